@@ -1,0 +1,1 @@
+"""Built-in dataset plug-ins of hashbench (imported as ``hashbench.datasets``)."""

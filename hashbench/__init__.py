@@ -1,0 +1,21 @@
+"""hashbench: one harness to train, time and score cross-modal hashing methods."""
+
+__version__ = "0.1.0"
+
+from hashbench.data import CrossModalDataset, DatasetCard, TrainView
+from hashbench.errors import UsageError
+from hashbench.method import HashMethod, Reference, sign_bits
+from hashbench.registry import register_dataset, register_method
+
+__all__ = [
+    "CrossModalDataset",
+    "DatasetCard",
+    "HashMethod",
+    "Reference",
+    "TrainView",
+    "UsageError",
+    "__version__",
+    "register_dataset",
+    "register_method",
+    "sign_bits",
+]

@@ -1,0 +1,174 @@
+"""The ``hashbench`` command: run, list, table.
+
+A :class:`~hashbench.errors.UsageError` (or a bad argument) ends the command
+with one line on stderr and exit status 2; nothing is written for that run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from collections.abc import Sequence
+
+from tabulate import tabulate
+
+from hashbench import registry
+from hashbench.errors import UsageError
+from hashbench.method import parse_param
+from hashbench.runner import MAX_BITS, RunConfig, execute, load_dataset, make_method, run_id
+from hashbench.store import ResultsStore
+from hashbench.tables import FORMATS, render
+
+DEFAULT_BITS = (16, 32, 64, 128)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _bits(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 0 < value <= MAX_BITS:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive integer of at most {MAX_BITS}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a non-negative integer")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    parser = _Parser(prog="hashbench", description="Cross-modal hashing benchmark.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="train, encode, search and score one method")
+    run.add_argument("--method", required=True, help="registered method name (see `hashbench list`)")
+    run.add_argument("--dataset", default="wiki", help="registered dataset, or a .mat/.npz feature file")
+    run.add_argument("--bits", type=_bits, nargs="+", default=list(DEFAULT_BITS), help="code lengths")
+    run.add_argument("--seed", type=_seed, nargs="+", default=[0], help="random seeds")
+    run.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter")
+    run.add_argument("--results", default="results", help="results folder (default ./results)")
+    run.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    run.add_argument("--rerun", action="store_true", help="run again even if the store has this configuration")
+
+    commands.add_parser("list", help="registered methods and datasets, with their origin")
+
+    table = commands.add_parser("table", help="comparison table of the results store")
+    table.add_argument("--results", default="results")
+    table.add_argument("--metric", default="map")
+    table.add_argument("--format", choices=FORMATS, default="markdown")
+    return parser
+
+
+def _summary_rows(records: list[dict]) -> list[dict]:
+    return [
+        {
+            "method": r["method"],
+            "dataset": r["dataset"],
+            "bits": r["bits"],
+            "seed": r["seed"],
+            "i2t_map": round(r["metrics"]["i2t"]["map"], 4),
+            "t2i_map": round(r["metrics"]["t2i"]["map"], 4),
+            "fit_s": round(r["timings"]["fit_s"], 3),
+            "stored": r["stored"],
+        }
+        for r in records
+    ]
+
+
+def _command_run(args: argparse.Namespace) -> None:
+    method_class = registry.methods.get(args.method)
+    params = dict(parse_param(method_class, assignment) for assignment in args.param)
+    dataset = load_dataset(args.dataset)
+    store = ResultsStore(args.results)
+    records = []
+    for bits in args.bits:
+        for seed in args.seed:
+            config = RunConfig(args.method, args.dataset, bits, seed, params)
+            method = make_method(config)
+            existing = None if args.rerun else store.get(run_id(config, method, dataset))
+            if existing is not None:
+                records.append({**existing, "stored": "already there"})
+                continue
+            result = execute(config, dataset, method)
+            record = store.write(result.record, result.codes)
+            records.append({**record, "stored": str(store.path_of(record["run_id"]))})
+    if args.format == "json":
+        print(json.dumps([{k: v for k, v in r.items() if k != "stored"} for r in records], indent=1))
+    elif args.format == "csv":
+        rows = _summary_rows(records)
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        print(out.getvalue(), end="")
+    else:
+        print(tabulate(_summary_rows(records), headers="keys", tablefmt="github"))
+
+
+def _command_list(args: argparse.Namespace) -> None:
+    rows = [
+        [
+            "method",
+            entry.name,
+            entry.obj.kind,
+            "supervised" if entry.obj.supervised else "unsupervised",
+            entry.obj.reference.short() if entry.obj.reference else "",
+            entry.origin,
+        ]
+        for entry in registry.methods.entries()
+    ]
+    rows += [
+        [
+            "dataset",
+            entry.name,
+            "",
+            "",
+            (entry.obj.__doc__ or "").strip().splitlines()[0] if entry.obj.__doc__ else "",
+            entry.origin,
+        ]
+        for entry in registry.datasets.entries()
+    ]
+    print(
+        tabulate(
+            rows, headers=["kind", "name", "type", "labels", "reference / description", "origin"], tablefmt="github"
+        )
+    )
+
+
+def _command_table(args: argparse.Namespace) -> None:
+    print(render(ResultsStore(args.results).frame(), metric=args.metric, fmt=args.format))
+
+
+COMMANDS = {"run": _command_run, "list": _command_list, "table": _command_table}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``hashbench`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except UsageError as error:
+        print(f"hashbench: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""Cross-modal datasets: paired features, labels and the train/query/database split.
+
+A :class:`CrossModalDataset` is validated when it is built, so that every later
+stage can trust its shapes and values. Methods never see it whole: the harness
+hands ``fit`` a :class:`TrainView` of the training items only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from hashbench.errors import UsageError
+
+MODALITIES = ("image", "text")
+
+
+@dataclass(frozen=True)
+class DatasetCard:
+    """What a dataset is and where it comes from; printed by ``hashbench list`` and stored in records."""
+
+    name: str
+    source: str
+    licence: str
+    protocol: str
+    features: dict[str, str]
+    labels: str
+    reference: str = ""
+
+
+@dataclass(frozen=True)
+class TrainView:
+    """What ``HashMethod.fit`` receives: training features and, for supervised methods, training labels.
+
+    ``labels`` is ``None`` when the method is unsupervised, so an unsupervised
+    method cannot use labels by accident.
+    """
+
+    image: np.ndarray
+    text: np.ndarray
+    labels: np.ndarray | None = None
+
+    def features(self, modality: str) -> np.ndarray:
+        """The feature matrix of ``modality`` ("image" or "text")."""
+        return getattr(self, _checked_modality(modality))
+
+    @property
+    def n(self) -> int:
+        """Number of training pairs."""
+        return self.image.shape[0]
+
+
+def _checked_modality(modality: str) -> str:
+    if modality not in MODALITIES:
+        raise UsageError(f"modality {modality!r}: expected one of {', '.join(MODALITIES)}")
+    return modality
+
+
+def _as_index(name: str, index: np.ndarray, n: int) -> np.ndarray:
+    index = np.asarray(index)
+    if index.ndim != 1 or not np.issubdtype(index.dtype, np.integer):
+        raise UsageError(f"split {name!r}: expected a 1-D array of integer indices")
+    if index.size == 0:
+        raise UsageError(f"split {name!r}: expected at least one item")
+    if index.min() < 0 or index.max() >= n:
+        raise UsageError(f"split {name!r}: indices must lie in 0..{n - 1}")
+    if np.unique(index).size != index.size:
+        raise UsageError(f"split {name!r}: indices must not repeat")
+    return index.astype(np.int64)
+
+
+def _as_features(name: str, features: np.ndarray, n: int) -> np.ndarray:
+    features = np.asarray(features)
+    if features.ndim != 2:
+        raise UsageError(f"{name} features: expected a 2-D matrix, got shape {features.shape}")
+    if features.shape[0] != n:
+        raise UsageError(
+            f"{name} features: {features.shape[0]} rows, but the labels have {n}; "
+            "expected one row per item in every modality"
+        )
+    if not np.issubdtype(features.dtype, np.number) or np.issubdtype(features.dtype, np.complexfloating):
+        raise UsageError(f"{name} features: expected real numbers, got dtype {features.dtype}")
+    features = features.astype(np.float32, copy=False)
+    if not np.isfinite(features).all():
+        bad = int(np.argwhere(~np.isfinite(features))[0, 0])
+        raise UsageError(f"{name} features: NaN or inf in row {bad}; expected finite values")
+    return features
+
+
+def _as_labels(labels: np.ndarray) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise UsageError(f"labels: expected an n x classes 0/1 matrix, got shape {labels.shape}")
+    if labels.dtype != bool:
+        if not np.isin(labels, (0, 1)).all():
+            raise UsageError("labels: expected only 0 and 1 (one column per class)")
+        labels = labels.astype(bool)
+    return labels
+
+
+@dataclass(frozen=True, eq=False)
+class CrossModalDataset:
+    """n paired items with image and text features, binary labels and a fixed split.
+
+    ``train``, ``query`` and ``database`` index rows of the matrices. Query and
+    database must be disjoint unless ``query_in_database`` is set (some
+    protocols retrieve from a set that contains the queries).
+    """
+
+    card: DatasetCard
+    image: np.ndarray
+    text: np.ndarray
+    labels: np.ndarray
+    train: np.ndarray
+    query: np.ndarray
+    database: np.ndarray
+    query_in_database: bool = False
+
+    def __post_init__(self) -> None:
+        labels = _as_labels(self.labels)
+        n = labels.shape[0]
+        set_ = object.__setattr__
+        set_(self, "labels", labels)
+        set_(self, "image", _as_features("image", self.image, n))
+        set_(self, "text", _as_features("text", self.text, n))
+        for split in ("train", "query", "database"):
+            set_(self, split, _as_index(split, getattr(self, split), n))
+        if not self.query_in_database and np.intersect1d(self.query, self.database).size:
+            raise UsageError(
+                f"dataset {self.card.name!r}: query and database overlap, but the protocol says they are disjoint"
+            )
+
+    @property
+    def n_classes(self) -> int:
+        """Number of label columns."""
+        return self.labels.shape[1]
+
+    def features(self, modality: str, split: str) -> np.ndarray:
+        """Features of ``modality`` for the items of ``split`` ("train", "query" or "database")."""
+        return getattr(self, _checked_modality(modality))[getattr(self, split)]
+
+    def split_labels(self, split: str) -> np.ndarray:
+        """Labels of the items of ``split``; the harness alone calls this for query and database."""
+        return self.labels[getattr(self, split)]
+
+    def train_view(self, *, with_labels: bool) -> TrainView:
+        """The training items only, as handed to ``HashMethod.fit``."""
+        return TrainView(
+            image=self.features("image", "train"),
+            text=self.features("text", "train"),
+            labels=self.split_labels("train") if with_labels else None,
+        )
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """SHA-256 over every array and the split, so that a record names exactly the data it used."""
+        digest = hashlib.sha256()
+        for array in (self.image, self.text, self.labels, self.train, self.query, self.database):
+            digest.update(str((array.shape, array.dtype.str)).encode())
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()
+
+    def summary(self) -> dict:
+        """Counts and dimensions, for records and listings."""
+        return {
+            "items": int(self.labels.shape[0]),
+            "train": int(self.train.size),
+            "query": int(self.query.size),
+            "database": int(self.database.size),
+            "image_dim": int(self.image.shape[1]),
+            "text_dim": int(self.text.shape[1]),
+            "classes": self.n_classes,
+            "multi_label": bool((self.labels.sum(axis=1) > 1).any()),
+        }

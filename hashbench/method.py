@@ -1,0 +1,128 @@
+"""The contract every hashing method fulfils: ``fit`` on a training view, ``encode`` one modality.
+
+A plug-in subclasses :class:`HashMethod`, declares its parameters as a
+dataclass named ``Params`` (the paper's names and defaults), and implements
+:meth:`HashMethod.fit` and :meth:`HashMethod.encode`. As in scikit-learn,
+``__init__`` only stores parameters and learned state goes in attributes
+ending in ``_``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import numpy as np
+
+from hashbench.data import TrainView
+from hashbench.errors import UsageError
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    """The paper a method comes from, as printed beside its row in tables."""
+
+    authors: str
+    title: str
+    venue: str
+    year: int
+
+    def short(self) -> str:
+        """``"Ding et al., CVPR 2014"``-style citation."""
+        return f"{self.authors}, {self.venue} {self.year}"
+
+
+@dataclasses.dataclass(frozen=True)
+class NoParams:
+    """Parameters of a method that has none."""
+
+
+class HashMethod:
+    """Base class of hashing methods.
+
+    Class attributes a plug-in sets:
+        name: registry name, e.g. ``"cmfh"``.
+        supervised: whether ``fit`` needs training labels.
+        kind: ``"shallow"`` or ``"deep"``.
+        reference: the :class:`Reference` of its paper.
+        Params: a frozen dataclass of parameters with their defaults.
+    """
+
+    name: ClassVar[str] = ""
+    supervised: ClassVar[bool] = False
+    kind: ClassVar[str] = "shallow"
+    reference: ClassVar[Reference | None] = None
+    Params: ClassVar[type] = NoParams
+
+    def __init__(self, **params: Any) -> None:
+        known = {f.name for f in dataclasses.fields(self.Params)}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise UsageError(
+                f"parameter {unknown[0]!r} is not a parameter of method {self.name!r}; "
+                f"expected one of: {', '.join(sorted(known)) or '(none)'}"
+            )
+        self.params = self.Params(**params)
+
+    def get_params(self) -> dict[str, Any]:
+        """All parameters, defaults included, as plain values (what a record stores)."""
+        return dataclasses.asdict(self.params)
+
+    def variant(self) -> str:
+        """The parameters that differ from the defaults, as ``"key=value, ..."`` (empty for the defaults)."""
+        defaults = dataclasses.asdict(self.Params())
+        return ", ".join(f"{k}={v}" for k, v in self.get_params().items() if defaults[k] != v)
+
+    def fit(self, train: TrainView, bits: int, *, seed: int, device: str = "cpu") -> HashMethod:
+        """Learn hash functions of ``bits`` bits from the training items; return ``self``."""
+        raise NotImplementedError
+
+    def encode(self, modality: str, features: np.ndarray) -> np.ndarray:
+        """Codes (n x bits, {0,1} or {-1,+1}) of ``features`` of ``modality``.
+
+        A code depends only on its own row and the fitted state, never on the
+        rest of the batch.
+        """
+        raise NotImplementedError
+
+    def encode_database(self, image: np.ndarray, text: np.ndarray) -> dict[str, np.ndarray]:
+        """Database codes per modality; a method with unified database codes overrides this."""
+        return {"image": self.encode("image", image), "text": self.encode("text", text)}
+
+
+def parse_param(method_class: type[HashMethod], assignment: str) -> tuple[str, Any]:
+    """Turn ``"key=value"`` from the command line into a typed parameter of ``method_class``."""
+    key, sep, raw = assignment.partition("=")
+    fields = {f.name: f for f in dataclasses.fields(method_class.Params)}
+    if not sep or not key:
+        raise UsageError(f"--param {assignment!r}: expected key=value")
+    if key not in fields:
+        raise UsageError(
+            f"--param {key!r} is not a parameter of method {method_class.name!r}; "
+            f"expected one of: {', '.join(sorted(fields)) or '(none)'}"
+        )
+    default = fields[key].default
+    return key, _convert(key, raw, default)
+
+
+def _convert(key: str, raw: str, default: Any) -> Any:
+    if raw.lower() in ("none", "null") and default is None:
+        return None
+    try:
+        if isinstance(default, bool):
+            if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(raw)
+            return raw.lower() in ("true", "1", "yes")
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float) or default is None:
+            return float(raw)
+    except ValueError:
+        kind = "true or false" if isinstance(default, bool) else f"a number like {default!r}"
+        raise UsageError(f"--param {key}={raw}: expected {kind}") from None
+    return raw
+
+
+def sign_bits(projection: np.ndarray) -> np.ndarray:
+    """Codes from real projections: ``x >= 0 -> 1``, so a projection of exactly 0 maps to 1."""
+    return (projection >= 0).astype(np.uint8)

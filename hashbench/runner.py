@@ -1,0 +1,208 @@
+"""One run: fit -> encode -> search -> metrics -> record, every phase timed.
+
+The runner is the only place that sees both the method and the query and
+database labels: the method gets a training view, the metrics get codes and
+labels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hashbench import __version__, registry
+from hashbench.codes import pack, to_bits
+from hashbench.data import CrossModalDataset
+from hashbench.errors import UsageError
+from hashbench.featurefile import load_feature_file, looks_like_path
+from hashbench.method import HashMethod
+from hashbench.metrics import CONVENTIONS, EvalConfig, evaluate
+
+#: Bumped whenever a change to evaluation would change a stored score; part of every run id.
+PROTOCOL_VERSION = 1
+MAX_BITS = 1024
+TASKS = {"i2t": ("image", "text"), "t2i": ("text", "image")}  # task -> (query modality, database modality)
+_WARMUP_ROWS = 16
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What identifies a run: method with parameters, dataset, code length, seed."""
+
+    method: str
+    dataset: str = "wiki"
+    bits: int = 32
+    seed: int = 0
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    """A finished run: its record (JSON-ready) and its packed codes."""
+
+    record: dict[str, Any]
+    codes: dict[str, np.ndarray]
+
+
+def check_bits(bits: int) -> int:
+    """Code length must be a positive integer of at most :data:`MAX_BITS`."""
+    if isinstance(bits, bool) or not isinstance(bits, int | np.integer) or not 0 < bits <= MAX_BITS:
+        raise UsageError(f"bits {bits!r}: expected a positive integer of at most {MAX_BITS}")
+    return int(bits)
+
+
+def load_dataset(name: str) -> CrossModalDataset:
+    """A registered dataset by name, or a feature file when ``name`` is a path."""
+    if looks_like_path(name):
+        return load_feature_file(name)
+    return registry.datasets.get(name)()
+
+
+def make_method(config: RunConfig) -> HashMethod:
+    """Instantiate the configured method; unknown names and parameters are usage errors."""
+    return registry.methods.get(config.method)(**config.params)
+
+
+def run_id(config: RunConfig, method: HashMethod, dataset: CrossModalDataset) -> str:
+    """A stable id of the configuration: the same run gets the same id, so it can be skipped on resume."""
+    key = {
+        "method": config.method,
+        "params": method.get_params(),
+        "dataset": dataset.card.name,
+        "dataset_fingerprint": dataset.fingerprint,
+        "bits": config.bits,
+        "seed": config.seed,
+        "protocol_version": PROTOCOL_VERSION,
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _timed(function, *args):
+    began = time.perf_counter()
+    result = function(*args)
+    return result, time.perf_counter() - began
+
+
+def _encode_timed(method: HashMethod, modality: str, features: np.ndarray, bits: int) -> tuple[np.ndarray, float]:
+    method.encode(modality, features[:_WARMUP_ROWS])
+    codes, seconds = _timed(method.encode, modality, features)
+    return pack(to_bits(codes, bits)), seconds
+
+
+def _git_revision() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() or None
+
+
+def _peak_rss_bytes() -> int:
+    """High-water mark of this process's resident memory (covers earlier runs in the same process)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def _versions() -> dict[str, str | None]:
+    torch = sys.modules.get("torch")
+    return {
+        "hashbench": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": getattr(torch, "__version__", None),
+        "git": _git_revision(),
+    }
+
+
+def execute(
+    config: RunConfig,
+    dataset: CrossModalDataset,
+    method: HashMethod,
+    eval_config: EvalConfig | None = None,
+) -> RunResult:
+    """Train, encode, search and score one configuration; return its record and codes."""
+    bits = check_bits(config.bits)
+    started = datetime.now(timezone.utc)
+    train = dataset.train_view(with_labels=method.supervised)
+    _, fit_seconds = _timed(lambda: method.fit(train, bits, seed=config.seed, device="cpu"))
+
+    codes, encode_seconds = {}, {}
+    for modality in ("image", "text"):
+        codes[f"query_{modality}"], encode_seconds[f"query_{modality}"] = _encode_timed(
+            method, modality, dataset.features(modality, "query"), bits
+        )
+    db_image, db_text = dataset.features("image", "database"), dataset.features("text", "database")
+    method.encode_database(db_image[:_WARMUP_ROWS], db_text[:_WARMUP_ROWS])
+    database_codes, encode_seconds["database"] = _timed(method.encode_database, db_image, db_text)
+    for modality in ("image", "text"):
+        codes[f"database_{modality}"] = pack(to_bits(database_codes[modality], bits))
+
+    query_labels, database_labels = dataset.split_labels("query"), dataset.split_labels("database")
+    metrics, curves, search_seconds, metric_seconds, comparisons = {}, {}, {}, {}, 0
+    for task, (query_modality, database_modality) in TASKS.items():
+        evaluation, seconds = _timed(
+            evaluate,
+            codes[f"query_{query_modality}"],
+            codes[f"database_{database_modality}"],
+            query_labels,
+            database_labels,
+            bits,
+            eval_config or EvalConfig(),
+        )
+        metrics[task], curves[task] = evaluation.metrics, evaluation.curves
+        search_seconds[task] = evaluation.search_seconds
+        metric_seconds[task] = seconds - evaluation.search_seconds
+        comparisons = evaluation.comparisons
+
+    n_query, n_database = dataset.query.size, dataset.database.size
+    total_search = sum(search_seconds.values())
+    record = {
+        "run_id": run_id(config, method, dataset),
+        "method": config.method,
+        "params": method.get_params(),
+        "variant": method.variant(),
+        "method_kind": method.kind,
+        "supervised": method.supervised,
+        "reference": method.reference.short() if method.reference else None,
+        "dataset": dataset.card.name,
+        "dataset_fingerprint": dataset.fingerprint,
+        "dataset_summary": dataset.summary(),
+        "bits": bits,
+        "seed": config.seed,
+        "device": "cpu",
+        "protocol_version": PROTOCOL_VERSION,
+        "conventions": CONVENTIONS,
+        "metrics": metrics,
+        "curves": curves,
+        "timings": {
+            "fit_s": fit_seconds,
+            "encode_query_image_s_per_item": encode_seconds["query_image"] / n_query,
+            "encode_query_text_s_per_item": encode_seconds["query_text"] / n_query,
+            "encode_database_s_per_item": encode_seconds["database"] / n_database,
+            "search_s": search_seconds,
+            "search_s_per_query": total_search / (len(TASKS) * n_query),
+            "comparisons_per_s": len(TASKS) * comparisons / total_search if total_search > 0 else None,
+            "metrics_s": metric_seconds,
+        },
+        "code_bytes": {"query": codes["query_image"].nbytes, "database": codes["database_text"].nbytes},
+        "peak_rss_bytes": _peak_rss_bytes(),
+        "versions": _versions(),
+        "started_at": started.isoformat(),
+        "finished_at": datetime.now(timezone.utc).isoformat(),
+    }
+    return RunResult(record, codes)

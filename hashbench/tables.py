@@ -1,0 +1,111 @@
+"""Paper-style comparison tables from the tidy results frame (Markdown, LaTeX, CSV).
+
+One row per method with its reference; one column per (dataset, task, bits);
+each cell the mean (± sample standard deviation) over seeds. A cell is shown
+only when every seed that the store holds for its method and dataset finished
+(at any code length or task); otherwise
+it reads ``– (k/n seeds)``, never an average of what happened to finish. The
+best complete mean of each column is bold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+from tabulate import tabulate
+
+from hashbench.errors import UsageError
+
+FORMATS = ("markdown", "latex", "csv")
+_MISSING = "–"
+
+
+def summarise(frame: pd.DataFrame, metric: str = "map") -> pd.DataFrame:
+    """Mean, std and completeness per (method, dataset, task, bits) for one metric."""
+    chosen = frame[frame["metric"] == metric].copy()
+    if chosen.empty:
+        known = ", ".join(sorted(frame["metric"].unique())) or "(the store is empty)"
+        raise UsageError(f"metric {metric!r}: no record has it; expected one of: {known}")
+    if "variant" in chosen:  # a method run with non-default parameters gets a row of its own
+        chosen["method"] = chosen["method"].where(
+            chosen["variant"] == "", chosen["method"] + " (" + chosen["variant"] + ")"
+        )
+    expected_seeds = chosen.groupby(["method", "dataset"])["seed"].nunique().rename("expected_seeds")
+    summary = (
+        chosen.groupby(["method", "reference", "dataset", "task", "bits"], dropna=False)
+        .agg(mean=("value", "mean"), std=("value", "std"), seeds=("seed", "nunique"))
+        .reset_index()
+    )
+    summary = summary.join(expected_seeds, on=["method", "dataset"])
+    summary["complete"] = summary["seeds"] == summary["expected_seeds"]
+    best = summary[summary["complete"]].groupby(["dataset", "task", "bits"])["mean"].transform("max")
+    summary["best"] = summary["complete"] & (summary["mean"] == best.reindex(summary.index))
+    return summary
+
+
+def _cell(row) -> str:
+    if not row.complete:
+        return f"{_MISSING} ({row.seeds}/{row.expected_seeds} seeds)"
+    text = f"{row.mean:.4f}"
+    if row.seeds > 1:
+        text += f" ± {row.std:.4f}"
+    return text
+
+
+def _wide(summary: pd.DataFrame, style: Callable[[str, bool], str]) -> tuple[list[tuple], list[list[str]]]:
+    """Column keys and table rows; ``style(text, is_best)`` escapes and marks each cell."""
+    columns = sorted(summary[["dataset", "task", "bits"]].drop_duplicates().itertuples(index=False, name=None))
+    rows = []
+    for (method, reference), group in summary.groupby(["method", "reference"], dropna=False, sort=True):
+        cells = {(r.dataset, r.task, r.bits): style(_cell(r), r.best) for r in group.itertuples()}
+        reference = "" if pd.isna(reference) else reference
+        rows.append(
+            [style(method, False), style(reference, False), *[cells.get(c, style(_MISSING, False)) for c in columns]]
+        )
+    return columns, rows
+
+
+_LATEX_ESCAPES = str.maketrans({"&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "±": r"$\pm$", "–": "--"})
+
+
+def _latex_cell(text: str, best: bool) -> str:
+    text = text.translate(_LATEX_ESCAPES)
+    return rf"\textbf{{{text}}}" if best else text
+
+
+def _latex(columns: list[tuple], rows: list[list[str]], metric: str) -> str:
+    groups: list[tuple[str, int]] = []
+    for dataset, task, _ in columns:
+        label = f"{dataset} {task}".translate(_LATEX_ESCAPES)
+        if groups and groups[-1][0] == label:
+            groups[-1] = (label, groups[-1][1] + 1)
+        else:
+            groups.append((label, 1))
+    lines = [
+        r"\begin{tabular}{ll" + "c" * len(columns) + "}",
+        r"\toprule",
+        " & ".join(["", "", *[rf"\multicolumn{{{n}}}{{c}}{{{label}}}" for label, n in groups]]) + r" \\",
+        " & ".join(["Method", "Reference", *[f"{bits} bits" for _, _, bits in columns]]) + r" \\",
+        r"\midrule",
+        *[" & ".join(row) + r" \\" for row in rows],
+        r"\bottomrule",
+        r"\end{tabular}",
+    ]
+    return f"% {metric}: mean ± sample std over seeds; best complete value in bold\n" + "\n".join(lines)
+
+
+def render(frame: pd.DataFrame, metric: str = "map", fmt: str = "markdown") -> str:
+    """The comparison table of ``metric`` in ``fmt`` ("markdown", "latex" or "csv")."""
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    summary = summarise(frame, metric)
+    if fmt == "csv":
+        columns = ["method", "reference", "dataset", "task", "bits", "mean", "std", "seeds", "complete"]
+        return summary[columns].to_csv(index=False)
+    if fmt == "latex":
+        columns, rows = _wide(summary, _latex_cell)
+        return _latex(columns, rows, metric)
+    columns, rows = _wide(summary, lambda text, best: f"**{text}**" if best else text)
+    headers = ["Method", "Reference", *[f"{d} {t} {b}" for d, t, b in columns]]
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)

@@ -1,0 +1,1 @@
+"""Built-in hashing methods of hashbench (imported as ``hashbench.methods``)."""

@@ -1,0 +1,188 @@
+"""The `hashbench` command end to end on the bundled Wikipedia data, and its errors."""
+
+import json
+import subprocess
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+
+from hashbench.cli import main
+from hashbench.metrics import evaluate, relevance
+from hashbench.runner import load_dataset
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def run_json(tmp_path, *args):
+    out = subprocess.run(
+        [sys.executable, "-m", "hashbench.cli", "run", "--results", str(tmp_path), "--format", "json", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,  # not the repository root, whose hashbench/ folder would shadow an installed package
+    )
+    return json.loads(out.stdout)
+
+
+@pytest.fixture(scope="module")
+def wiki():
+    return load_dataset("wiki")
+
+
+@pytest.fixture(scope="module")
+def chance_map(wiki):
+    """mAP of a random ranking: on average, the fraction of the database relevant to each query."""
+    return float(relevance(wiki.split_labels("query"), wiki.split_labels("database")).mean())
+
+
+def test_console_script_points_at_main():
+    (script,) = entry_points(group="console_scripts", name="hashbench")
+    assert script.load() is main
+
+
+@pytest.mark.parametrize("method", ["cmfh", "scm-orth", "scm-seq"])
+def test_run_scores_well_above_chance_on_wiki(method, tmp_path, chance_map):
+    (record,) = run_json(tmp_path, "--method", method, "--bits", "32")
+    assert {"method", "dataset", "bits", "seed", "metrics", "timings"} <= set(record)
+    assert (record["method"], record["dataset"], record["bits"], record["seed"]) == (method, "wiki", 32, 0)
+    for task in ("i2t", "t2i"):
+        assert record["metrics"][task]["map"] > 1.5 * chance_map
+    assert record["timings"]["fit_s"] > 0 and record["timings"]["comparisons_per_s"] > 0
+
+
+def test_saved_codes_reproduce_the_recorded_scores(tmp_path, wiki):
+    (record,) = run_json(tmp_path, "--method", "scm-seq", "--bits", "16")
+    stored = tmp_path / record["codes_file"]
+    with np.load(stored) as codes:
+        assert sorted(codes.files) == ["database_image", "database_text", "query_image", "query_text"]
+        assert codes["query_image"].shape == (693, 2) and codes["database_text"].shape == (2173, 2)
+        again = evaluate(
+            codes["query_image"], codes["database_text"], wiki.split_labels("query"), wiki.split_labels("database"), 16
+        )
+    assert again.metrics == record["metrics"]["i2t"]
+
+
+def test_same_seed_gives_identical_codes_and_scores(tmp_path):
+    first = run_json(tmp_path / "a", "--method", "cmfh", "--bits", "16", "--seed", "5")[0]
+    second = run_json(tmp_path / "b", "--method", "cmfh", "--bits", "16", "--seed", "5")[0]
+    assert first["metrics"] == second["metrics"] and first["run_id"] == second["run_id"]
+    with np.load(tmp_path / "a" / first["codes_file"]) as a, np.load(tmp_path / "b" / second["codes_file"]) as b:
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_a_repeated_configuration_is_recognised_and_not_run_again(tmp_path, capsys):
+    args = ["run", "--method", "cmfh", "--bits", "16", "32", "--results", str(tmp_path)]
+    assert main(args) == 0
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert len(files) == 4  # a record and its codes per code length
+    capsys.readouterr()
+    assert main(args) == 0
+    assert capsys.readouterr().out.count("already there") == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == files
+
+
+def test_parameters_reach_the_method_and_the_record(tmp_path):
+    (record,) = run_json(tmp_path, "--method", "cmfh", "--bits", "16", "--param", "iters=3", "--param", "mu=50")
+    assert record["params"]["iters"] == 3 and record["params"]["mu"] == 50.0
+
+
+def test_a_feature_file_in_the_shallow_layout_scores_exactly_like_the_bundled_data(tmp_path):
+    bundled = run_json(tmp_path / "a", "--method", "scm-orth", "--bits", "16")[0]
+    from_file = run_json(
+        tmp_path / "b", "--method", "scm-orth", "--bits", "16", "--dataset", str(FIXTURES / "wikiData_MTFH_onehot.mat")
+    )[0]
+    assert from_file["metrics"] == bundled["metrics"]
+
+
+def test_list_shows_methods_datasets_and_origin(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("cmfh", "scm-orth", "scm-seq", "wiki", "built-in"):
+        assert name in out
+
+
+def test_table_renders_the_store(tmp_path, capsys):
+    main(["run", "--method", "cmfh", "--bits", "16", "--results", str(tmp_path)])
+    capsys.readouterr()
+    assert main(["table", "--results", str(tmp_path), "--format", "latex"]) == 0
+    assert r"\textbf{" in capsys.readouterr().out
+
+
+def write_mat(path, drop=(), **changes):
+    """The MTFH Wikipedia file, with arrays replaced or dropped, saved as a MATLAB v5 file."""
+    arrays = {k: v for k, v in scipy.io.loadmat(FIXTURES / "wikiData_MTFH_onehot.mat").items() if k[0] in "ITL"}
+    arrays.update(changes)
+    arrays = {k: v for k, v in arrays.items() if k not in drop}
+    scipy.io.savemat(path, arrays)
+    return str(path)
+
+
+BAD_INPUTS = {
+    "unknown method": (["--method", "nosuch"], "unknown method 'nosuch'; expected one of: cmfh"),
+    "unknown dataset": (["--method", "cmfh", "--dataset", "nosuch"], "unknown dataset 'nosuch'"),
+    "zero bits": (["--method", "cmfh", "--bits", "0"], "expected a positive integer of at most 1024"),
+    "too many bits": (["--method", "cmfh", "--bits", "1025"], "expected a positive integer of at most 1024"),
+    "bits not a number": (["--method", "cmfh", "--bits", "many"], "'many': expected a positive integer"),
+    "negative seed": (["--method", "cmfh", "--seed", "-1"], "expected a non-negative integer"),
+    "unknown parameter": (["--method", "cmfh", "--param", "lr=1"], "'lr' is not a parameter of method 'cmfh'"),
+    "parameter not key=value": (["--method", "cmfh", "--param", "mu"], "expected key=value"),
+    "parameter of wrong type": (["--method", "cmfh", "--param", "iters=many"], "iters=many: expected a number"),
+    "missing file": (["--method", "cmfh", "--dataset", "nowhere/data.mat"], "nowhere/data.mat: no such file"),
+}
+
+
+def exit_status(args):
+    """What the command returns, whether argparse stops it (SystemExit) or main returns."""
+    try:
+        return main(args)
+    except SystemExit as stopped:
+        return stopped.code
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS, ids=list(BAD_INPUTS))
+def test_bad_input_gives_one_line_exit_2_and_no_record(case, tmp_path, capsys):
+    args, message = BAD_INPUTS[case]
+    results = tmp_path / "results"
+    assert exit_status(["run", "--results", str(results), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert not results.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "changes", "message"),
+    [
+        ("corrupt", None, "cannot be read as a .mat feature file"),
+        ("rows", {"T_te": np.zeros((692, 10))}, "row counts disagree (I_te has 693, T_te has 692, L_te has 693)"),
+        ("missing", {"drop": ["I_te", "T_te", "L_te"]}, "missing array I_te"),
+        ("partial", {"drop": ["T_te"]}, "has I_te but no T_te"),
+        ("labels", {"L_tr": np.full((2173, 10), 2)}, "labels: expected only 0 and 1"),
+    ],
+)
+def test_bad_feature_files_are_named_in_the_error(name, changes, message, tmp_path, capsys):
+    path = tmp_path / f"{name}.mat"
+    if changes is None:
+        path.write_bytes(b"MATLAB 5.0 MAT-file, but then nothing sensible" * 4)
+    else:
+        write_mat(path, **changes)
+    results = tmp_path / "results"
+    assert main(["run", "--method", "cmfh", "--bits", "16", "--dataset", str(path), "--results", str(results)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(path) in err and message in err, err
+    assert not results.exists()
+
+
+def test_nan_features_are_rejected_with_the_row(tmp_path, capsys):
+    features = scipy.io.loadmat(FIXTURES / "wikiData_MTFH_onehot.mat")["I_tr"].copy()
+    features[5, 3] = np.nan
+    nan_file = write_mat(tmp_path / "nan.mat", I_tr=features)
+    results = tmp_path / "results"
+    assert main(["run", "--method", "cmfh", "--dataset", nan_file, "--results", str(results)]) == 2
+    err = capsys.readouterr().err
+    assert "image features: NaN or inf in row 5" in err and nan_file in err
+    assert not results.exists()

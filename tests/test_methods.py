@@ -1,0 +1,106 @@
+"""Mechanics of the built-in methods on the real Wikipedia training data."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from hashbench import registry
+from hashbench.errors import UsageError
+from hashbench.methods.cmfh import Cmfh
+from hashbench.methods.scm import ScmOrth, ScmSeq, semantic_cross_covariance
+from hashbench.runner import load_dataset
+
+
+@pytest.fixture(scope="module")
+def wiki():
+    return load_dataset("wiki")
+
+
+def fitted(name, wiki, bits=16, seed=0, **params):
+    method = registry.methods.get(name)(**params)
+    return method.fit(wiki.train_view(with_labels=method.supervised), bits, seed=seed)
+
+
+@pytest.mark.parametrize("name", registry.methods.names())
+def test_same_seed_gives_identical_codes(name, wiki):
+    first, second = fitted(name, wiki, seed=3), fitted(name, wiki, seed=3)
+    for modality in ("image", "text"):
+        queries = wiki.features(modality, "query")
+        np.testing.assert_array_equal(first.encode(modality, queries), second.encode(modality, queries))
+
+
+@pytest.mark.parametrize("name", registry.methods.names())
+def test_a_code_does_not_depend_on_its_batch(name, wiki):
+    method = fitted(name, wiki, bits=32)
+    for modality in ("image", "text"):
+        queries = wiki.features(modality, "query")
+        whole = method.encode(modality, queries)
+        one_by_one = np.vstack([method.encode(modality, queries[i : i + 1]) for i in range(0, 50)])
+        np.testing.assert_array_equal(whole[:50], one_by_one)
+        shuffled = np.random.default_rng(0).permutation(len(queries))
+        np.testing.assert_array_equal(method.encode(modality, queries[shuffled]), whole[shuffled])
+
+
+@pytest.mark.parametrize("name", registry.methods.names())
+@pytest.mark.parametrize("bits", [8, 128, 200])
+def test_codes_have_the_requested_length_and_two_values(name, bits, wiki):
+    method = fitted(name, wiki, bits=bits)
+    for modality in ("image", "text"):
+        codes = np.asarray(method.encode(modality, wiki.features(modality, "query")))
+        assert codes.shape == (wiki.query.size, bits)
+        assert set(np.unique(codes)) <= {0, 1}
+
+
+def test_cmfh_objective_never_increases(wiki):
+    objective = fitted("cmfh", wiki, bits=32).objective_
+    assert len(objective) == 25
+    assert all(later <= earlier * (1 + 1e-12) for earlier, later in itertools.pairwise(objective))
+    assert objective[-1] < 0.1 * objective[0]
+
+
+def test_cmfh_tolerance_stops_early(wiki):
+    method = fitted("cmfh", wiki, bits=32, tol=100.0, iters=200)
+    assert 1 < len(method.objective_) < 200
+    assert method.objective_[-2] - method.objective_[-1] < 100.0
+
+
+def test_cmfh_unified_database_codes_are_shared_by_both_modalities(wiki):
+    method = fitted("cmfh", wiki, db_codes="unified")
+    codes = method.encode_database(wiki.features("image", "database"), wiki.features("text", "database"))
+    np.testing.assert_array_equal(codes["image"], codes["text"])
+    assert 0.2 < codes["image"].mean() < 0.8  # thresholded at the training mean, so bits are balanced
+
+
+def test_cmfh_rejects_an_unknown_database_code_mode():
+    with pytest.raises(UsageError, match="db_codes"):
+        Cmfh(db_codes="both")
+
+
+def test_scm_cross_covariance_equals_the_explicit_similarity_matrix():
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((30, 5)), rng.standard_normal((30, 4))
+    labels = rng.random((30, 6)) < 0.3
+    normalised = labels / np.maximum(np.linalg.norm(labels, axis=1, keepdims=True), 1e-300)
+    similarity = 2 * normalised @ normalised.T - 1
+    np.testing.assert_allclose(semantic_cross_covariance(x, y, labels, 16), x.T @ (16 * similarity) @ y, atol=1e-9)
+
+
+@pytest.mark.parametrize("cls", [ScmOrth, ScmSeq])
+def test_scm_needs_labels(cls, wiki):
+    with pytest.raises(UsageError, match="supervised"):
+        cls().fit(wiki.train_view(with_labels=False), 16, seed=0)
+
+
+def test_scm_puts_the_larger_modality_first_and_stays_finite_past_the_rank(wiki):
+    method = fitted("scm-orth", wiki, bits=64)
+    assert method.x_modality_ == "image"
+    # text is 10-d and the 10 classes sum to one after centring: at most 9 informative directions
+    assert 1 <= method.informative_bits_ <= 9
+    for projection in method.projections_.values():
+        assert projection.shape[1] == 64 and np.isfinite(projection).all() and np.isrealobj(projection)
+
+
+def test_scm_seq_learns_bits_sequentially(wiki):
+    method = fitted("scm-seq", wiki, bits=32)
+    assert method.sequential_bits_ >= 5

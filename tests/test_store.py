@@ -1,0 +1,68 @@
+"""The results store: atomic writes, recognising runs, the tidy frame."""
+
+import json
+
+import numpy as np
+import pytest
+
+from hashbench.store import ResultsStore, atomic_write
+
+
+def record(run_id="abc123", method="cmfh", seed=0, value=0.25):
+    return {
+        "run_id": run_id,
+        "method": method,
+        "reference": "Ding, Guo & Zhou, CVPR 2014",
+        "dataset": "wiki",
+        "bits": 16,
+        "seed": seed,
+        "metrics": {"i2t": {"map": value}, "t2i": {"map": value + 0.1}},
+    }
+
+
+def codes():
+    return {
+        name: np.zeros((3, 2), dtype=np.uint8)
+        for name in ("query_image", "query_text", "database_image", "database_text")
+    }
+
+
+def test_a_failed_write_leaves_neither_the_file_nor_a_temporary(tmp_path):
+    def explode(file):
+        file.write(b"half a record")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(tmp_path / "run.json", explode)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_record_is_found_by_its_run_id_with_its_codes(tmp_path):
+    store = ResultsStore(tmp_path / "store")
+    assert store.get("abc123") is None and store.records() == []
+    stored = store.write(record(), codes())
+    assert store.get("abc123") == stored
+    assert sorted(p.suffix for p in (tmp_path / "store").iterdir()) == [".json", ".npz"]
+    np.testing.assert_array_equal(store.codes(stored)["query_text"], codes()["query_text"])
+
+
+def test_the_frame_is_tidy(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.write(record("r1", seed=0, value=0.2), codes())
+    store.write(record("r2", seed=1, value=0.3), codes())
+    frame = store.frame()
+    assert len(frame) == 4  # 2 runs x 2 tasks x 1 metric
+    assert set(frame.columns) >= {"run_id", "method", "dataset", "bits", "seed", "task", "metric", "value"}
+    assert frame.query("task == 'i2t'")["value"].tolist() == [0.2, 0.3]
+
+
+def test_an_unreadable_record_is_named(tmp_path):
+    (tmp_path / "broken.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"broken\.json: not a readable run record"):
+        ResultsStore(tmp_path).records()
+
+
+def test_records_are_plain_json(tmp_path):
+    ResultsStore(tmp_path).write(record(), codes())
+    (path,) = tmp_path.glob("*.json")
+    assert json.loads(path.read_text())["codes_file"].endswith(".npz")
