@@ -18,6 +18,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def run_json(tmp_path, *args):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     out = subprocess.run(
         [sys.executable, "-m", "hashbench.cli", "run", "--results", str(tmp_path), "--format", "json", *args],
         capture_output=True,
