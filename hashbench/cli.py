@@ -1,4 +1,4 @@
-"""The ``hashbench`` command: run, list, table.
+"""The ``hashbench`` command: run, list, table, check, check-dataset, new.
 
 A :class:`~hashbench.errors.UsageError` (or a bad argument) ends the command
 with one line on stderr and exit status 2; nothing is written for that run.
@@ -12,13 +12,17 @@ import io
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from tabulate import tabulate
 
 from hashbench import registry
+from hashbench.conformance import RULES, check_dataset, check_method
 from hashbench.errors import UsageError
+from hashbench.featurefile import looks_like_path
 from hashbench.method import parse_param
 from hashbench.runner import MAX_BITS, RunConfig, execute, load_dataset, make_method, run_id
+from hashbench.scaffold import scaffold
 from hashbench.store import ResultsStore
 from hashbench.tables import FORMATS, render
 
@@ -73,6 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--results", default="results")
     table.add_argument("--metric", default="map")
     table.add_argument("--format", choices=FORMATS, default="markdown")
+
+    check = commands.add_parser("check", help="conformance check of a method plug-in")
+    check.add_argument("method")
+    check_data = commands.add_parser("check-dataset", help="conformance check of a dataset plug-in")
+    check_data.add_argument("dataset")
+
+    new = commands.add_parser("new", help="write the skeleton of a new plug-in and its test")
+    new.add_argument("kind", choices=("method", "dataset"))
+    new.add_argument("name", help="registry name: lower-case letters, digits and '-'")
+    new.add_argument("--package", metavar="DIR", help="write a stand-alone package with an entry point into DIR")
     return parser
 
 
@@ -156,18 +170,54 @@ def _command_table(args: argparse.Namespace) -> None:
     print(render(ResultsStore(args.results).frame(), metric=args.metric, fmt=args.format))
 
 
-COMMANDS = {"run": _command_run, "list": _command_list, "table": _command_table}
+def _report(what: str, violations: list) -> int:
+    for violation in violations:
+        print(f"FAIL {violation}")
+    verdict = "conforms" if not violations else f"breaks {len(violations)} rule(s)"
+    print(f"{what} {verdict}")
+    return 1 if violations else 0
+
+
+def _command_check(args: argparse.Namespace) -> int:
+    method_class = registry.methods.get(args.method)
+    violations = check_method(method_class)
+    for rule in RULES:
+        if rule not in {v.rule for v in violations}:
+            print(f"ok   [{rule}]")
+    return _report(f"method {args.method!r}", violations)
+
+
+def _command_check_dataset(args: argparse.Namespace) -> int:
+    loader = (
+        (lambda: load_dataset(args.dataset)) if looks_like_path(args.dataset) else registry.datasets.get(args.dataset)
+    )
+    return _report(f"dataset {args.dataset!r}", check_dataset(loader))
+
+
+def _command_new(args: argparse.Namespace) -> None:
+    package = Path(args.package) if args.package else None
+    for path in scaffold(args.kind, args.name, package=package):
+        print(f"wrote {path}")
+
+
+COMMANDS = {
+    "run": _command_run,
+    "list": _command_list,
+    "table": _command_table,
+    "check": _command_check,
+    "check-dataset": _command_check_dataset,
+    "new": _command_new,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hashbench`` console script."""
     args = build_parser().parse_args(argv)
     try:
-        COMMANDS[args.command](args)
+        return COMMANDS[args.command](args) or 0
     except UsageError as error:
         print(f"hashbench: error: {error}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":
