@@ -52,7 +52,7 @@ def _last_line(error: BaseException) -> str:
 
 
 @cache
-def _check_data() -> tuple[CrossModalDataset, CrossModalDataset]:
+def check_datasets() -> tuple[CrossModalDataset, CrossModalDataset]:
     """A 300-item training slice and 60 queries of Wikipedia, single-label and multi-label."""
     wiki = registry.datasets.get("wiki")()
     rows = np.concatenate([wiki.train[:300], wiki.query[:60]])
@@ -223,7 +223,7 @@ def _rule_labels(method_class, single, method) -> None:
 
 
 def _rule_multi_label(method_class, single, method) -> None:
-    _, multi = _check_data()
+    _, multi = check_datasets()
     try:
         fitted = _fit(method_class, multi)
     except _Broken:
@@ -254,7 +254,7 @@ GATES = ("params", "fit", "codes", "encode-deterministic")
 
 
 def _fit_rule(method_class: type[HashMethod]) -> HashMethod:
-    single, _ = _check_data()
+    single, _ = check_datasets()
     try:
         return _fit(method_class, single)
     except _Broken:
@@ -275,7 +275,7 @@ def check_method(method_class: type[HashMethod]) -> list[Violation]:
     A broken gate rule (:data:`GATES`) ends the check, since the rules after it
     would only repeat its failure.
     """
-    single, _ = _check_data()
+    single, _ = check_datasets()
     fitted: dict[str, HashMethod] = {}
     steps: list[tuple[str, Callable[[], object]]] = [
         ("metadata", lambda: _rule_metadata(method_class)),

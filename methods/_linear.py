@@ -6,6 +6,7 @@ import numpy as np
 import scipy.linalg
 
 from hashbench.data import MODALITIES, TrainView
+from hashbench.method import HashMethod, sign_bits
 
 #: Generalised eigenvalues below this fraction of the largest count as zero (no cross-modal signal).
 RELATIVE_EIGEN_FLOOR = 1e-10
@@ -23,6 +24,25 @@ def centred_training_features(train: TrainView) -> tuple[dict[str, np.ndarray], 
         means[modality] = x.mean(axis=0)
         features[modality] = x - means[modality]
     return features, means
+
+
+def larger_first(features: dict[str, np.ndarray]) -> list[tuple[str, np.ndarray]]:
+    """The modalities as (name, matrix) pairs, the one with more dimensions first (the x side)."""
+    return sorted(features.items(), key=lambda item: -item[1].shape[1])
+
+
+class LinearHashMethod(HashMethod):
+    """A method whose hash function is sign((x - training mean) W) per modality.
+
+    ``fit`` sets ``means_`` and ``projections_`` (modality -> array).
+    """
+
+    def centred(self, modality: str, features: np.ndarray) -> np.ndarray:
+        """``features`` minus the training mean of ``modality``, in float64."""
+        return features.astype(np.float64) - self.means_[modality]
+
+    def encode(self, modality: str, features: np.ndarray) -> np.ndarray:
+        return sign_bits(self.centred(modality, features) @ self.projections_[modality])
 
 
 def _fix_signs(vectors: np.ndarray) -> np.ndarray:
@@ -82,3 +102,26 @@ def fill_with_random_hyperplanes(
         raise ValueError("no cross-modal direction with a positive eigenvalue: the views are uncorrelated")
     hyperplanes = rng.standard_normal((informative, extra))
     return np.hstack([keep_x, keep_x @ hyperplanes]), np.hstack([keep_y, keep_y @ hyperplanes])
+
+
+def itq_rotation(
+    embedded: np.ndarray, bits: int, iterations: int, rng: np.random.Generator
+) -> tuple[np.ndarray, list[float]]:
+    """ITQ (Gong et al., TPAMI 2013): an orthogonal map R (r x bits) minimising ||sign(V R) - V R||^2.
+
+    ``embedded`` is V (n x r). For r < bits the rows of R are orthonormal (a
+    rectangular Procrustes problem), so the extra bits are learned combinations
+    of the r dimensions. Starts from a random orthogonal matrix drawn from
+    ``rng``; returns R and the quantisation loss before each update.
+    """
+    rank = embedded.shape[1]
+    size = max(rank, bits)
+    rotation = np.linalg.qr(rng.standard_normal((size, size)))[0][:rank, :bits]
+    losses = []
+    for _ in range(iterations):
+        projected = embedded @ rotation
+        codes = np.where(projected >= 0, 1.0, -1.0)
+        losses.append(float(np.sum((codes - projected) ** 2)))
+        left, _, right = np.linalg.svd(embedded.T @ codes, full_matrices=False)
+        rotation = left @ right
+    return rotation, losses

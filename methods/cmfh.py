@@ -30,8 +30,8 @@ import numpy as np
 
 from hashbench.data import MODALITIES, TrainView
 from hashbench.errors import UsageError
-from hashbench.method import HashMethod, Reference, sign_bits
-from hashbench.methods._linear import centred_training_features
+from hashbench.method import Reference, sign_bits
+from hashbench.methods._linear import LinearHashMethod, centred_training_features
 from hashbench.registry import register_method
 
 
@@ -63,7 +63,7 @@ class CmfhParams:
 
 
 @register_method("cmfh")
-class Cmfh(HashMethod):
+class Cmfh(LinearHashMethod):
     """Collective Matrix Factorization Hashing."""
 
     supervised = False
@@ -115,17 +115,11 @@ class Cmfh(HashMethod):
             )
         return float(total)
 
-    def encode(self, modality: str, features: np.ndarray) -> np.ndarray:
-        return sign_bits(self._centred(modality, features) @ self.projections_[modality])
-
     def encode_database(self, image: np.ndarray, text: np.ndarray) -> dict[str, np.ndarray]:
         if self.params.db_codes == "modality":
             return super().encode_database(image, text)
-        features = {"image": self._centred("image", image), "text": self._centred("text", text)}
+        features = {"image": self.centred("image", image), "text": self.centred("text", text)}
         weights = {"image": self.params.alpha1, "text": self.params.alpha2}
         latent = self._latent(features, weights, self.latent_mean_.size)
         codes = sign_bits(latent - self.latent_mean_)
         return {"image": codes, "text": codes}
-
-    def _centred(self, modality: str, features: np.ndarray) -> np.ndarray:
-        return features.astype(np.float64) - self.means_[modality]

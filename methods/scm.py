@@ -30,12 +30,14 @@ import numpy as np
 
 from hashbench.data import TrainView
 from hashbench.errors import UsageError
-from hashbench.method import HashMethod, Reference, sign_bits
+from hashbench.method import Reference
 from hashbench.methods._linear import (
+    LinearHashMethod,
     centred_training_features,
     cross_view_eigen,
     fill_with_random_hyperplanes,
     informative_count,
+    larger_first,
 )
 from hashbench.registry import register_method
 
@@ -65,7 +67,7 @@ class ScmParams:
     lam: float = 1e-6
 
 
-class _Scm(HashMethod):
+class _Scm(LinearHashMethod):
     supervised = True
     reference = REFERENCE
     Params = ScmParams
@@ -75,9 +77,7 @@ class _Scm(HashMethod):
             raise UsageError(f"method {self.name!r} is supervised: it needs training labels")
         features, self.means_ = centred_training_features(train)
         # The larger modality is the x side, so that more than d_small bits have a direction.
-        self.x_modality_ = max(features, key=lambda m: features[m].shape[1])
-        self.y_modality_ = "text" if self.x_modality_ == "image" else "image"
-        x, y = features[self.x_modality_], features[self.y_modality_]
+        (self.x_modality_, x), (self.y_modality_, y) = larger_first(features)
         cross = semantic_cross_covariance(x, y, train.labels, bits)
         cov_x = x.T @ x + self.params.lam * np.eye(x.shape[1])
         cov_y = y.T @ y + self.params.lam * np.eye(y.shape[1])
@@ -87,10 +87,6 @@ class _Scm(HashMethod):
 
     def _solve(self, x, y, cross, cov_x, cov_y, bits, rng) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
-
-    def encode(self, modality: str, features: np.ndarray) -> np.ndarray:
-        centred = features.astype(np.float64) - self.means_[modality]
-        return sign_bits(centred @ self.projections_[modality])
 
 
 def _eigen_codes(cross, cov_x, cov_y, bits, rng, method: _Scm) -> tuple[np.ndarray, np.ndarray]:
