@@ -1,82 +1,135 @@
-"""Speed of Hamming ranking and evaluation, as ratios against naive baselines in the same run.
+"""Speed of Hamming search and evaluation at NUS-WIDE scale, against baselines measured in the same run.
 
-Run with ``tox -e bench`` (or ``pytest benchmarks --benchmark-only``). Each
-group holds the built-in path and its baseline; pytest-benchmark prints each
-statistic with its ratio to the fastest of the group in parentheses.
+Run with ``tox -e bench``. Groups (pytest-benchmark prints each statistic with
+its ratio to the fastest of the group in parentheses):
+
+* ``knn100-<bits>`` and ``ranking-<bits>``: the 100 nearest / all database codes
+  of 2,100 queries against 190,000 codes: built-in, faiss ``IndexBinaryFlat``
+  and the naive reference (±1 codes, float matrix product, ``argsort``);
+* ``map-<bits>``: full-database mAP, built-in against the naive per-query code;
+* ``scaling``: mAP of 2,100 queries at 64 bits against 10^4, 10^5 and 10^6
+  codes, with the peak memory that the evaluation adds to a fresh process
+  (VmHWM after a reset through /proc/self/clear_refs, minus the resident size before).
+
+``python benchmarks/report.py BENCH.json`` turns the saved run into the table
+of ``results/performance.md``.
 """
 
-import numpy as np
+import subprocess
+import sys
+
 import pytest
 
-from hashbench.codes import as_words, hamming_distances, pack
-from hashbench.metrics import evaluate
-from hashbench.search import rank
+from hashbench.benchsearch import naive_knn, naive_map, random_problem
+from hashbench.codes import pack
+from hashbench.metrics import EvalConfig, evaluate
+from hashbench.search import knn
 
-N_QUERY, N_DATABASE, N_CLASSES = 500, 20_000, 24
+N_QUERY, N_DATABASE = 2_100, 190_000
+RANKING_CHUNK = 50  # queries per full-ranking call, so that no q x n index matrix outgrows memory
+MAP_ONLY = EvalConfig(map_at=(), precision_at=(), radius=0)
 
 
-@pytest.fixture(scope="module", params=[16, 64, 128], ids=lambda bits: f"{bits}bits")
+@pytest.fixture(scope="module", params=[16, 32, 64, 128], ids=lambda bits: f"{bits}bits")
 def problem(request):
-    bits = request.param
-    rng = np.random.default_rng(0)
-    query_bits = rng.integers(0, 2, (N_QUERY, bits), dtype=np.uint8)
-    database_bits = rng.integers(0, 2, (N_DATABASE, bits), dtype=np.uint8)
-    query_labels = rng.random((N_QUERY, N_CLASSES)) < 0.1
-    database_labels = rng.random((N_DATABASE, N_CLASSES)) < 0.1
-    return bits, query_bits, database_bits, query_labels, database_labels
+    return random_problem(N_QUERY, N_DATABASE, request.param)
 
 
-def naive_ranking(query_bits, database_bits):
-    """The field's reference: ±1 codes, a float matrix product, then argsort."""
-    bits = query_bits.shape[1]
-    query_signs, database_signs = 2.0 * query_bits - 1, 2.0 * database_bits - 1
-    distances = 0.5 * (bits - query_signs @ database_signs.T)
-    return np.argsort(distances, axis=1, kind="stable")
+def packed(problem):
+    return pack(problem.query_bits), pack(problem.database_bits)
 
 
-def naive_map(query_bits, database_bits, query_labels, database_labels):
-    """DCMH/SSAH-style per-query mAP: relevance row, distances, argsort, precision at each hit."""
-    bits = query_bits.shape[1]
-    query_signs, database_signs = 2.0 * query_bits - 1, 2.0 * database_bits - 1
-    total = 0.0
-    for q in range(len(query_bits)):
-        relevant = (query_labels[q].astype(float) @ database_labels.T.astype(float)) > 0
-        hits = relevant.sum()
-        if hits == 0:
-            continue
-        distances = 0.5 * (bits - database_signs @ query_signs[q])
-        ranked = relevant[np.argsort(distances, kind="stable")]
-        positions = np.flatnonzero(ranked) + 1.0
-        total += np.mean(np.arange(1, hits + 1) / positions)
-    return total / len(query_bits)
+def full_ranking(query, database, backend):
+    for start in range(0, len(query), RANKING_CHUNK):
+        knn(query[start : start + RANKING_CHUNK], database, len(database), backend=backend)
 
 
-@pytest.mark.benchmark(group="ranking")
-def test_ranking_builtin_popcount(benchmark, problem):
-    _, query_bits, database_bits, *_ = problem
-    query_words, database_words = as_words(pack(query_bits)), as_words(pack(database_bits))
-    order = benchmark(lambda: rank(hamming_distances(query_words, database_words)))
-    np.testing.assert_array_equal(order[:5], naive_ranking(query_bits[:5], database_bits))
+def naive_full_ranking(problem):
+    naive_knn(problem.query_bits, problem.database_bits, N_DATABASE)
 
 
-@pytest.mark.benchmark(group="ranking")
-def test_ranking_naive_matrix_product(benchmark, problem):
-    _, query_bits, database_bits, *_ = problem
-    benchmark(naive_ranking, query_bits, database_bits)
+def once(benchmark, function, *args):
+    """Slow baselines run one round: their cost dwarfs the timer's noise."""
+    return benchmark.pedantic(function, args=args, rounds=1, iterations=1)
 
 
-@pytest.mark.benchmark(group="map")
-def test_map_builtin(benchmark, problem):
-    bits, query_bits, database_bits, query_labels, database_labels = problem
-    packed = pack(query_bits), pack(database_bits)
-    benchmark(evaluate, *packed, query_labels, database_labels, bits)
-    head = evaluate(packed[0][:20], packed[1], query_labels[:20], database_labels, bits)
-    assert head.metrics["map"] == pytest.approx(
-        naive_map(query_bits[:20], database_bits, query_labels[:20], database_labels), abs=1e-12
-    )
+@pytest.mark.parametrize("backend", ["numba", "faiss", "naive"])
+def test_knn100(benchmark, problem, backend):
+    benchmark.group = f"knn100-{problem.bits}bits"
+    if backend == "naive":
+        once(benchmark, naive_knn, problem.query_bits, problem.database_bits, 100)
+    else:
+        query, database = packed(problem)
+        benchmark(knn, query, database, 100, backend=backend)
 
 
-@pytest.mark.benchmark(group="map")
-def test_map_naive_per_query(benchmark, problem):
-    _, query_bits, database_bits, query_labels, database_labels = problem
-    benchmark(naive_map, query_bits, database_bits, query_labels, database_labels)
+@pytest.mark.parametrize("backend", ["numba", "faiss", "naive"])
+def test_full_ranking(benchmark, problem, backend):
+    benchmark.group = f"ranking-{problem.bits}bits"
+    if backend == "naive":
+        once(benchmark, naive_full_ranking, problem)
+    else:
+        once(benchmark, full_ranking, *packed(problem), backend)
+
+
+@pytest.mark.parametrize("backend", ["numba", "naive"])
+def test_map(benchmark, problem, backend):
+    benchmark.group = f"map-{problem.bits}bits"
+    if backend == "naive":
+        result = once(
+            benchmark,
+            naive_map,
+            problem.query_bits,
+            problem.database_bits,
+            problem.query_labels,
+            problem.database_labels,
+        )
+    else:
+        query, database = packed(problem)
+        evaluation = benchmark(
+            evaluate,
+            query,
+            database,
+            problem.query_labels,
+            problem.database_labels,
+            problem.bits,
+            MAP_ONLY,
+            backend=backend,
+        )
+        result = evaluation.metrics["map"]
+    benchmark.extra_info["map"] = result
+
+
+_PEAK_SCRIPT = """
+from hashbench.benchsearch import random_problem
+from hashbench.codes import pack
+from hashbench.metrics import evaluate
+
+def status(field):
+    with open("/proc/self/status") as lines:
+        return next(int(line.split()[1]) * 1024 for line in lines if line.startswith(field + ":"))
+
+problem = random_problem({queries}, {database}, 64)
+query, database = pack(problem.query_bits), pack(problem.database_bits)
+evaluate(query[:2], database, problem.query_labels[:2], problem.database_labels, 64)  # compile, warm up
+with open("/proc/self/clear_refs", "w") as clear:
+    clear.write("5")  # reset the peak resident size (VmHWM) to the current one
+before = status("VmRSS")
+evaluate(query, database, problem.query_labels, problem.database_labels, 64)
+print(before, status("VmHWM"))
+"""
+
+
+@pytest.mark.parametrize("n_database", [10_000, 100_000, 1_000_000])
+def test_scaling(benchmark, n_database):
+    benchmark.group = "scaling-64bits"
+    problem = random_problem(N_QUERY, n_database, 64)
+    query, database = packed(problem)
+    evaluate(query[:2], database, problem.query_labels[:2], problem.database_labels, 64)  # compile, warm up
+    once(benchmark, evaluate, query, database, problem.query_labels, problem.database_labels, 64)
+    script = _PEAK_SCRIPT.format(queries=N_QUERY, database=n_database)
+    peak = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    resident_before, peak_during = map(int, peak.stdout.split()[-2:])
+    benchmark.extra_info["peak_evaluation_bytes"] = peak_during - resident_before  # what evaluation adds
+    benchmark.extra_info["peak_process_bytes"] = peak_during
+    benchmark.extra_info["database"] = n_database

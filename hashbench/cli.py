@@ -1,4 +1,4 @@
-"""The ``hashbench`` command: run, list, table, check, check-dataset, new.
+"""The ``hashbench`` command: run, list, table, check, check-dataset, bench-search, new.
 
 A :class:`~hashbench.errors.UsageError` (or a bad argument) ends the command
 with one line on stderr and exit status 2; nothing is written for that run.
@@ -16,13 +16,14 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from hashbench import registry
+from hashbench import benchsearch, registry
 from hashbench.conformance import RULES, check_dataset, check_method
 from hashbench.errors import UsageError
 from hashbench.featurefile import looks_like_path
 from hashbench.method import parse_param
 from hashbench.runner import MAX_BITS, RunConfig, execute, load_dataset, make_method, run_id
 from hashbench.scaffold import scaffold
+from hashbench.search import BACKENDS
 from hashbench.store import ResultsStore
 from hashbench.tables import FORMATS, render
 
@@ -43,6 +44,16 @@ def _bits(text: str) -> int:
         value = 0
     if not 0 < value <= MAX_BITS:
         raise argparse.ArgumentTypeError(f"{text!r}: expected a positive integer of at most {MAX_BITS}")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive integer")
     return value
 
 
@@ -70,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results", default="results", help="results folder (default ./results)")
     run.add_argument("--format", choices=("table", "json", "csv"), default="table")
     run.add_argument("--rerun", action="store_true", help="run again even if the store has this configuration")
+    run.add_argument(
+        "--search-backend", choices=BACKENDS, default="auto", help="Hamming search and evaluation path (default auto)"
+    )
 
     commands.add_parser("list", help="registered methods and datasets, with their origin")
 
@@ -82,6 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("method")
     check_data = commands.add_parser("check-dataset", help="conformance check of a dataset plug-in")
     check_data.add_argument("dataset")
+
+    bench = commands.add_parser("bench-search", help="time the search backends on random codes, side by side")
+    bench.add_argument("--db", type=_positive, default=190_000, help="database codes (default 190000)")
+    bench.add_argument("--queries", type=_positive, default=2_100, help="query codes (default 2100)")
+    bench.add_argument("--bits", type=_bits, default=64)
+    bench.add_argument("--k", type=_positive, default=100, help="neighbours per query (default 100)")
+    bench.add_argument("--repeats", type=_positive, default=3, help="timed repeats of the fast paths (median)")
+    bench.add_argument("--format", choices=("table", "json"), default="table")
 
     new = commands.add_parser("new", help="write the skeleton of a new plug-in and its test")
     new.add_argument("kind", choices=("method", "dataset"))
@@ -120,7 +142,7 @@ def _command_run(args: argparse.Namespace) -> None:
             if existing is not None:
                 records.append({**existing, "stored": "already there"})
                 continue
-            result = execute(config, dataset, method)
+            result = execute(config, dataset, method, backend=args.search_backend)
             record = store.write(result.record, result.codes)
             records.append({**record, "stored": str(store.path_of(record["run_id"]))})
     if args.format == "json":
@@ -194,6 +216,37 @@ def _command_check_dataset(args: argparse.Namespace) -> int:
     return _report(f"dataset {args.dataset!r}", check_dataset(loader))
 
 
+def _command_bench_search(args: argparse.Namespace) -> None:
+    problem = benchsearch.random_problem(args.queries, args.db, args.bits)
+    result = benchsearch.run(problem, args.k, repeats=args.repeats)
+    if args.format == "json":
+        print(json.dumps(result, indent=1))
+        return
+    size = result["size"]
+    print(
+        f"{size['queries']} queries x {size['database']} codes, {size['bits']} bits, k = {size['k']}; "
+        f"built-in = {result['builtin_backend']}; median seconds"
+    )
+    rows = [
+        ["kNN", result["knn"]["builtin"], result["knn"]["faiss"], result["knn"]["naive"]],
+        ["full mAP", result["map"]["builtin"], None, result["map"]["naive"]],
+    ]
+    print(
+        tabulate(
+            rows, headers=["task", "built-in", "faiss", "naive"], tablefmt="github", floatfmt=".4f", missingval="–"
+        )
+    )
+    print(
+        tabulate(
+            [[k, v] for k, v in {**result["ratios"], **result["pairs_per_second"]}.items()],
+            headers=["ratio / rate", "value"],
+            tablefmt="github",
+            floatfmt=".4g",
+            missingval="–",
+        )
+    )
+
+
 def _command_new(args: argparse.Namespace) -> None:
     package = Path(args.package) if args.package else None
     for path in scaffold(args.kind, args.name, package=package):
@@ -206,6 +259,7 @@ COMMANDS = {
     "table": _command_table,
     "check": _command_check,
     "check-dataset": _command_check_dataset,
+    "bench-search": _command_bench_search,
     "new": _command_new,
 }
 

@@ -32,7 +32,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hashbench.search import hamming_ranking
+from hashbench import kernels
+from hashbench.codes import as_words
+from hashbench.search import hamming_ranking, resolve_backend
 
 CONVENTIONS = {
     "relevance": "share at least one label",
@@ -61,9 +63,21 @@ class Evaluation:
 
     metrics: dict[str, float]
     curves: dict[str, dict[str, list[float]]]
-    search_seconds: float
     comparisons: int
-    per_query: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
+    backend: str
+    statistics: RankingStatistics = field(repr=False)
+
+
+@dataclass
+class RankingStatistics:
+    """Per-query quantities that every metric is computed from (one row per query)."""
+
+    n_relevant: np.ndarray  # relevant items in the database
+    average_precision: np.ndarray  # AP over the whole ranking
+    truncated: np.ndarray  # AP@K, one column per K of map_at
+    hits_at: np.ndarray  # relevant items in the top K, one column per K of precision_at
+    bucket_sizes: np.ndarray  # items at each distance 0..bits
+    bucket_relevant: np.ndarray  # relevant items at each distance 0..bits
 
 
 def relevance(query_labels: np.ndarray, database_labels: np.ndarray) -> np.ndarray:
@@ -119,6 +133,57 @@ def tie_aware_average_precision(bucket_sizes: np.ndarray, bucket_relevant: np.nd
     return _safe_divide(expected.sum(axis=1), hits.sum(axis=1))
 
 
+def _columns(columns: list[np.ndarray], rows: int) -> np.ndarray:
+    return np.stack(columns, axis=1) if columns else np.zeros((rows, 0))
+
+
+def _statistics_numpy(query_packed, database_packed, query_labels, database_labels, bits, map_at, precision_at):
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in RankingStatistics.__dataclass_fields__}
+    for chunk in hamming_ranking(query_packed, database_packed):
+        relevant = relevance(query_labels[chunk.queries], database_labels)
+        in_order = np.take_along_axis(relevant, chunk.order, axis=1)
+        hits = np.cumsum(in_order, axis=1)
+        parts["n_relevant"].append(hits[:, -1])
+        parts["average_precision"].append(average_precision(in_order))
+        parts["truncated"].append(_columns([average_precision(in_order[:, :k]) for k in map_at], len(hits)))
+        parts["hits_at"].append(_columns([hits[:, k - 1] for k in precision_at], len(hits)))
+        parts["bucket_sizes"].append(_bucket_counts(chunk.distances, None, bits))
+        parts["bucket_relevant"].append(_bucket_counts(chunk.distances, relevant, bits))
+    return RankingStatistics(**{name: np.concatenate(values) for name, values in parts.items()})
+
+
+def _statistics_numba(query_packed, database_packed, query_labels, database_labels, bits, map_at, precision_at):
+    words = as_words(query_packed), as_words(database_packed)
+    statistics = kernels.ranking_statistics(
+        *words,
+        kernels.label_words(query_labels),
+        kernels.label_words(database_labels),
+        64 * words[0].shape[1],
+        np.asarray(map_at, dtype=np.int64),
+        np.asarray(precision_at, dtype=np.int64),
+    )
+    result = RankingStatistics(*statistics)
+    result.bucket_sizes = result.bucket_sizes[:, : bits + 1]
+    result.bucket_relevant = result.bucket_relevant[:, : bits + 1]
+    return result
+
+
+def ranking_statistics(
+    query_packed: np.ndarray,
+    database_packed: np.ndarray,
+    query_labels: np.ndarray,
+    database_labels: np.ndarray,
+    bits: int,
+    map_at: list[int],
+    precision_at: list[int],
+    backend: str = "auto",
+) -> RankingStatistics:
+    """The per-query statistics of the stable Hamming ranking, by the numba or the numpy path."""
+    backend = resolve_backend(backend)
+    compute = _statistics_numba if backend == "numba" else _statistics_numpy
+    return compute(query_packed, database_packed, query_labels, database_labels, bits, map_at, precision_at)
+
+
 def evaluate(
     query_packed: np.ndarray,
     database_packed: np.ndarray,
@@ -126,59 +191,44 @@ def evaluate(
     database_labels: np.ndarray,
     bits: int,
     config: EvalConfig | None = None,
+    *,
+    backend: str = "auto",
 ) -> Evaluation:
-    """Rank the database by Hamming distance for every query and score the ranking."""
+    """Rank the database by Hamming distance for every query and score the ranking.
+
+    ``backend`` is "auto" (numba when installed), "numba" or "numpy"; the
+    faiss backend only searches, so it scores with the numpy path.
+    """
     config = config or EvalConfig()
     n_query, n_database = query_packed.shape[0], database_packed.shape[0]
     map_at = sorted({min(k, n_database) for k in config.map_at})
     precision_at = sorted({k for k in config.precision_at if k <= n_database})
     radius = min(config.radius, bits)
-    per_query: dict[str, list[np.ndarray]] = {}
-    search_seconds = 0.0
-
-    def keep(name: str, values: np.ndarray) -> None:
-        per_query.setdefault(name, []).append(values)
-
-    for chunk in hamming_ranking(query_packed, database_packed):
-        search_seconds += chunk.seconds
-        relevant = relevance(query_labels[chunk.queries], database_labels)
-        in_order = np.take_along_axis(relevant, chunk.order, axis=1)
-        hits = np.cumsum(in_order, axis=1)
-        n_relevant = hits[:, -1]
-        keep("n_relevant", n_relevant)
-        keep("ap", average_precision(in_order))
-        for k in map_at:
-            keep(f"map@{k}", average_precision(in_order[:, :k]))
-        for k in precision_at:
-            keep(f"p@{k}", hits[:, k - 1] / k)
-
-        bucket_sizes = _bucket_counts(chunk.distances, None, bits)
-        bucket_relevant = _bucket_counts(chunk.distances, relevant, bits)
-        keep("ap_tie_aware", tie_aware_average_precision(bucket_sizes, bucket_relevant))
-        retrieved = np.cumsum(bucket_sizes, axis=1)
-        retrieved_relevant = np.cumsum(bucket_relevant, axis=1)
-        precision_by_radius = _safe_divide(retrieved_relevant, retrieved)
-        keep("pr_precision", precision_by_radius)
-        keep("pr_recall", _safe_divide(retrieved_relevant, n_relevant[:, None]))
-        keep("p@r", precision_by_radius[:, radius])
-
-    joined = {name: np.concatenate(parts) for name, parts in per_query.items()}
+    backend = "numpy" if backend == "faiss" else resolve_backend(backend)
+    stats = ranking_statistics(
+        query_packed, database_packed, query_labels, database_labels, bits, map_at, precision_at, backend
+    )
+    retrieved = np.cumsum(stats.bucket_sizes, axis=1)
+    retrieved_relevant = np.cumsum(stats.bucket_relevant, axis=1)
+    precision_by_radius = _safe_divide(retrieved_relevant, retrieved)
+    recall_by_radius = _safe_divide(retrieved_relevant, stats.n_relevant[:, None])
+    tie_aware = tie_aware_average_precision(stats.bucket_sizes, stats.bucket_relevant)
     metrics = {
-        "map": float(joined["ap"].mean()),
-        "map_tie_aware": float(joined["ap_tie_aware"].mean()),
-        **{f"map@{k}": float(joined[f"map@{k}"].mean()) for k in map_at},
-        f"p@r{radius}": float(joined["p@r"].mean()),
-        "queries_without_relevant": int((joined["n_relevant"] == 0).sum()),
+        "map": float(stats.average_precision.mean()),
+        "map_tie_aware": float(tie_aware.mean()),
+        **{f"map@{k}": float(stats.truncated[:, i].mean()) for i, k in enumerate(map_at)},
+        f"p@r{radius}": float(precision_by_radius[:, radius].mean()),
+        "queries_without_relevant": int((stats.n_relevant == 0).sum()),
     }
     curves = {
         "precision_at_k": {
             "k": precision_at,
-            "precision": [float(joined[f"p@{k}"].mean()) for k in precision_at],
+            "precision": [float(stats.hits_at[:, i].mean() / k) for i, k in enumerate(precision_at)],
         },
         "pr_by_radius": {
             "radius": list(range(bits + 1)),
-            "precision": joined["pr_precision"].mean(axis=0).tolist(),
-            "recall": joined["pr_recall"].mean(axis=0).tolist(),
+            "precision": precision_by_radius.mean(axis=0).tolist(),
+            "recall": recall_by_radius.mean(axis=0).tolist(),
         },
     }
-    return Evaluation(metrics, curves, search_seconds, n_query * n_database, joined)
+    return Evaluation(metrics, curves, n_query * n_database, backend, stats)

@@ -188,3 +188,18 @@ def test_nan_features_are_rejected_with_the_row(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "image features: NaN or inf in row 5" in err and nan_file in err
     assert not results.exists()
+
+
+def test_every_search_backend_gives_the_same_scores(tmp_path):
+    records = {
+        backend: run_json(tmp_path / backend, "--method", "cca-itq", "--bits", "32", "--search-backend", backend)[0]
+        for backend in ("numba", "numpy", "faiss")
+    }
+    assert {backend: record["search_backend"] for backend, record in records.items()} == {
+        "numba": "numba",
+        "numpy": "numpy",
+        "faiss": "faiss",
+    }
+    for record in records.values():
+        for task in ("i2t", "t2i"):
+            assert record["metrics"][task] == pytest.approx(records["numpy"]["metrics"][task], abs=1e-12)

@@ -1,0 +1,107 @@
+"""Turn a pytest-benchmark JSON file of benchmarks/test_bench_search.py into Markdown tables.
+
+Usage: ``python benchmarks/report.py BENCH.json`` (prints to stdout).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from tabulate import tabulate
+
+N_PAIRS = 2_100 * 190_000
+
+
+def _backend(name: str) -> str:
+    match = re.search(r"\[(?:\d+bits-)?(\w+)(?:-\d+bits)?\]", name)
+    return match.group(1) if match else name
+
+
+def main(path: str) -> None:
+    data = json.loads(Path(path).read_text())
+    machine = data["machine_info"]
+    medians: dict[str, dict[str, float]] = defaultdict(dict)
+    extra: dict[str, dict] = {}
+    for bench in data["benchmarks"]:
+        key = bench["param"] if bench["group"].startswith("scaling") else _backend(bench["name"])
+        medians[bench["group"]][str(key)] = bench["stats"]["median"]
+        extra[f"{bench['group']}/{key}"] = bench.get("extra_info", {})
+    print(
+        f"Machine: {machine.get('cpu', {}).get('brand_raw', machine.get('processor'))}, "
+        f"{machine.get('cpu', {}).get('count', '?')} logical CPUs, Python {machine['python_version']}; "
+        f"run {data['datetime']}.\n"
+    )
+    rows = []
+    for bits in (16, 32, 64, 128):
+        for task in ("knn100", "ranking"):
+            times = medians.get(f"{task}-{bits}bits", {})
+            if not times:
+                continue
+            built_in = times["numba"]
+            rows.append(
+                [
+                    "kNN, k = 100" if task == "knn100" else "full ranking",
+                    bits,
+                    built_in,
+                    times.get("faiss"),
+                    times.get("naive"),
+                    times.get("faiss", float("nan")) / built_in,
+                    times["naive"] / built_in,
+                    N_PAIRS / built_in / 1e9,
+                ]
+            )
+    print(
+        tabulate(
+            rows,
+            headers=[
+                "search",
+                "bits",
+                "built-in s",
+                "faiss s",
+                "naive s",
+                "faiss / built-in",
+                "naive / built-in",
+                "built-in G pairs/s",
+            ],
+            tablefmt="github",
+            floatfmt=".4g",
+        )
+    )
+    print()
+    rows = []
+    for bits in (16, 32, 64, 128):
+        times = medians.get(f"map-{bits}bits", {})
+        if times:
+            rows.append(
+                [bits, times["numba"], times["naive"], times["naive"] / times["numba"], N_PAIRS / times["numba"] / 1e9]
+            )
+    print(
+        tabulate(
+            rows,
+            headers=["bits", "built-in mAP s", "naive mAP s", "naive / built-in", "G pairs/s"],
+            tablefmt="github",
+            floatfmt=".4g",
+        )
+    )
+    print()
+    rows = []
+    for key, seconds in sorted(medians.get("scaling-64bits", {}).items(), key=lambda item: int(item[0])):
+        info = extra[f"scaling-64bits/{key}"]
+        added, process = info["peak_evaluation_bytes"], info["peak_process_bytes"]
+        rows.append([int(key), seconds, 2_100 * int(key) / seconds / 1e9, added / 2**20, process / 2**20])
+    print(
+        tabulate(
+            rows,
+            headers=["database codes", "mAP s (2,100 queries)", "G pairs/s", "evaluation peak MiB", "process peak MiB"],
+            tablefmt="github",
+            floatfmt=".4g",
+        )
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
