@@ -7,3 +7,5 @@ for method in cca-itq cmfh cmssh cvh scm-orth scm-seq seph-km seph-rnd; do
   hashbench run --method "$method" --bits 16 32 64 128 --seed 0 1 2 --results records --format csv
 done
 hashbench run --method cmfh --param db_codes=unified --bits 16 32 64 128 --seed 0 1 2 --results records --format csv
+hashbench run --method seph-km --param db_codes=modality --bits 16 32 64 128 --seed 0 1 2 --results records --format csv
+hashbench table --results records
