@@ -21,6 +21,10 @@ def _backend(name: str) -> str:
     return match.group(1) if match else name
 
 
+def _print_table(rows: list[list], headers: list[str]) -> None:
+    print(tabulate(rows, headers=headers, tablefmt="github", floatfmt=".4g"))
+
+
 def main(path: str) -> None:
     data = json.loads(Path(path).read_text())
     machine = data["machine_info"]
@@ -54,22 +58,18 @@ def main(path: str) -> None:
                     N_PAIRS / built_in / 1e9,
                 ]
             )
-    print(
-        tabulate(
-            rows,
-            headers=[
-                "search",
-                "bits",
-                "built-in s",
-                "faiss s",
-                "naive s",
-                "faiss / built-in",
-                "naive / built-in",
-                "built-in G pairs/s",
-            ],
-            tablefmt="github",
-            floatfmt=".4g",
-        )
+    _print_table(
+        rows,
+        [
+            "search",
+            "bits",
+            "built-in s",
+            "faiss s",
+            "naive s",
+            "faiss / built-in",
+            "naive / built-in",
+            "built-in G pairs/s",
+        ],
     )
     print()
     rows = []
@@ -79,27 +79,15 @@ def main(path: str) -> None:
             rows.append(
                 [bits, times["numba"], times["naive"], times["naive"] / times["numba"], N_PAIRS / times["numba"] / 1e9]
             )
-    print(
-        tabulate(
-            rows,
-            headers=["bits", "built-in mAP s", "naive mAP s", "naive / built-in", "G pairs/s"],
-            tablefmt="github",
-            floatfmt=".4g",
-        )
-    )
+    _print_table(rows, ["bits", "built-in mAP s", "naive mAP s", "naive / built-in", "G pairs/s"])
     print()
     rows = []
     for key, seconds in sorted(medians.get("scaling-64bits", {}).items(), key=lambda item: int(item[0])):
         info = extra[f"scaling-64bits/{key}"]
         added, process = info["peak_evaluation_bytes"], info["peak_process_bytes"]
         rows.append([int(key), seconds, 2_100 * int(key) / seconds / 1e9, added / 2**20, process / 2**20])
-    print(
-        tabulate(
-            rows,
-            headers=["database codes", "mAP s (2,100 queries)", "G pairs/s", "evaluation peak MiB", "process peak MiB"],
-            tablefmt="github",
-            floatfmt=".4g",
-        )
+    _print_table(
+        rows, ["database codes", "mAP s (2,100 queries)", "G pairs/s", "evaluation peak MiB", "process peak MiB"]
     )
 
 
