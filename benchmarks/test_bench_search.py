@@ -20,14 +20,13 @@ import sys
 
 import pytest
 
-from hashbench.benchsearch import naive_knn, naive_map, random_problem
+from hashbench.benchsearch import MAP_ONLY, naive_knn, naive_map, random_problem
 from hashbench.codes import pack
-from hashbench.metrics import EvalConfig, evaluate
+from hashbench.metrics import evaluate
 from hashbench.search import knn
 
 N_QUERY, N_DATABASE = 2_100, 190_000
 RANKING_CHUNK = 50  # queries per full-ranking call, so that no q x n index matrix outgrows memory
-MAP_ONLY = EvalConfig(map_at=(), precision_at=(), radius=0)
 
 
 @pytest.fixture(scope="module", params=[16, 32, 64, 128], ids=lambda bits: f"{bits}bits")

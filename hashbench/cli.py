@@ -11,7 +11,7 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tabulate import tabulate
@@ -37,34 +37,24 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _bits(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 0 < value <= MAX_BITS:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive integer of at most {MAX_BITS}")
-    return value
+def _integer(minimum: int, maximum: int | None, expected: str) -> Callable[[str], int]:
+    """An argparse type: an integer in [minimum, maximum], else one line saying what was ``expected``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum or (maximum is not None and value > maximum):
+            raise argparse.ArgumentTypeError(f"{text!r}: expected {expected}")
+        return value
+
+    return parse
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive integer")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a non-negative integer")
-    return value
+_bits = _integer(1, MAX_BITS, f"a positive integer of at most {MAX_BITS}")
+_positive = _integer(1, None, "a positive integer")
+_seed = _integer(0, None, "a non-negative integer")
 
 
 def build_parser() -> argparse.ArgumentParser:

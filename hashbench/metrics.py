@@ -63,7 +63,6 @@ class Evaluation:
 
     metrics: dict[str, float]
     curves: dict[str, dict[str, list[float]]]
-    comparisons: int
     backend: str
     statistics: RankingStatistics = field(repr=False)
 
@@ -200,7 +199,7 @@ def evaluate(
     faiss backend only searches, so it scores with the numpy path.
     """
     config = config or EvalConfig()
-    n_query, n_database = query_packed.shape[0], database_packed.shape[0]
+    n_database = database_packed.shape[0]
     map_at = sorted({min(k, n_database) for k in config.map_at})
     precision_at = sorted({k for k in config.precision_at if k <= n_database})
     radius = min(config.radius, bits)
@@ -231,4 +230,4 @@ def evaluate(
             "recall": recall_by_radius.mean(axis=0).tolist(),
         },
     }
-    return Evaluation(metrics, curves, n_query * n_database, backend, stats)
+    return Evaluation(metrics, curves, backend, stats)
