@@ -18,10 +18,11 @@ from tabulate import tabulate
 
 from hashbench import benchsearch, registry
 from hashbench.conformance import RULES, check_dataset, check_method
+from hashbench.device import DEVICES
 from hashbench.errors import UsageError
 from hashbench.featurefile import looks_like_path
 from hashbench.method import parse_param
-from hashbench.runner import MAX_BITS, RunConfig, execute, load_dataset, make_method, run_id
+from hashbench.runner import MAX_BITS, RunConfig, checkpoint_path, execute, load_dataset, make_method, run_id
 from hashbench.scaffold import scaffold
 from hashbench.search import BACKENDS
 from hashbench.store import ResultsStore
@@ -71,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results", default="results", help="results folder (default ./results)")
     run.add_argument("--format", choices=("table", "json", "csv"), default="table")
     run.add_argument("--rerun", action="store_true", help="run again even if the store has this configuration")
+    run.add_argument(
+        "--device", choices=DEVICES, default="cpu", help="torch device of deep methods (default cpu: deterministic)"
+    )
     run.add_argument(
         "--search-backend", choices=BACKENDS, default="auto", help="Hamming search and evaluation path (default auto)"
     )
@@ -132,8 +136,12 @@ def _command_run(args: argparse.Namespace) -> None:
             if existing is not None:
                 records.append({**existing, "stored": "already there"})
                 continue
-            result = execute(config, dataset, method, backend=args.search_backend)
+            result = execute(
+                config, dataset, method, backend=args.search_backend, device=args.device,
+                checkpoint_dir=store.checkpoint_dir,
+            )  # fmt: skip
             record = store.write(result.record, result.codes)
+            checkpoint_path(store.checkpoint_dir, record["run_id"]).unlink(missing_ok=True)
             records.append({**record, "stored": str(store.path_of(record["run_id"]))})
     if args.format == "json":
         print(json.dumps([{k: v for k, v in r.items() if k != "stored"} for r in records], indent=1))

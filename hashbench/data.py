@@ -8,6 +8,7 @@ hands ``fit`` a :class:`TrainView` of the training items only.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -90,6 +91,28 @@ def _as_features(name: str, features: np.ndarray, n: int) -> np.ndarray:
     return features
 
 
+def _as_images(images: np.ndarray, n: int) -> np.ndarray:
+    """The image modality: a feature matrix, or raw images for a backbone (file paths, or (n, 3, H, W) pixels)."""
+    images = np.asarray(images)
+    if images.ndim == 1 and images.dtype.kind == "U":
+        if images.shape[0] != n:
+            raise UsageError(f"image paths: {images.shape[0]}, but the labels have {n}; expected one per item")
+        missing = next((path for path in images if not os.path.isfile(path)), None)
+        if missing is not None:
+            raise UsageError(f"image paths: {missing}: no such file; expected a path to an image file per item")
+        return images
+    if images.ndim == 4:
+        if images.shape[0] != n or images.shape[1] != 3:
+            raise UsageError(f"image pixels: shape {images.shape}; expected ({n}, 3, height, width)")
+        return _as_features("image pixels", images.reshape(n, -1), n).reshape(images.shape)
+    return _as_features("image", images, n)
+
+
+def is_raw_images(images: np.ndarray) -> bool:
+    """Whether an image modality holds raw images (paths or pixels) rather than a feature matrix."""
+    return images.ndim != 2
+
+
 def _as_labels(labels: np.ndarray) -> np.ndarray:
     labels = np.asarray(labels)
     if labels.ndim != 2:
@@ -124,7 +147,7 @@ class CrossModalDataset:
         n = labels.shape[0]
         set_ = object.__setattr__
         set_(self, "labels", labels)
-        set_(self, "image", _as_features("image", self.image, n))
+        set_(self, "image", _as_images(self.image, n))
         set_(self, "text", _as_features("text", self.text, n))
         for split in ("train", "query", "database"):
             set_(self, split, _as_index(split, getattr(self, split), n))
@@ -170,7 +193,8 @@ class CrossModalDataset:
             "train": int(self.train.size),
             "query": int(self.query.size),
             "database": int(self.database.size),
-            "image_dim": int(self.image.shape[1]),
+            "image_dim": None if is_raw_images(self.image) else int(self.image.shape[1]),
+            "raw_images": is_raw_images(self.image),
             "text_dim": int(self.text.shape[1]),
             "classes": self.n_classes,
             "multi_label": bool((self.labels.sum(axis=1) > 1).any()),

@@ -2,7 +2,10 @@
 
 The file (MATLAB ``.mat`` v5, or numpy ``.npz``) holds ``I_tr, T_tr, L_tr``
 (training pairs: image features, text features, labels), ``I_te, T_te, L_te``
-(the queries) and optionally ``I_db, T_db, L_db`` (the database). Without a
+(the queries) and optionally ``I_db, T_db, L_db`` (the database). For the
+backbone mode of deep methods the ``I_`` arrays may hold raw images instead:
+image file paths (strings, relative to the file's folder) or (n, 3, H, W)
+pixel arrays. Without a
 database the training set is the database, as in the shallow papers' Wikipedia
 protocol. Labels are 0/1 rows, one column per class.
 """
@@ -67,14 +70,23 @@ def load_feature_file(path: str | Path) -> CrossModalDataset:
         matrices = [np.asarray(arrays[f"{prefix}_{part}"]) for part in parts]
         if len({m.shape[1:] for m in matrices}) != 1:
             raise UsageError(f"{path}: {prefix}_ arrays have different numbers of columns")
-        return np.concatenate(matrices)
+        whole = np.concatenate(matrices)
+        if whole.dtype.kind == "U":  # image file paths, relative to the feature file's folder
+            whole = np.array([str(path.parent / name) for name in whole])
+        return whole
+
+    def described(prefix: str) -> str:
+        first = arrays[f"{prefix}_tr"]
+        if first.ndim == 2:
+            return f"{first.shape[1]}-d from {prefix}_*"
+        return f"raw images from {prefix}_* ({'file paths' if first.dtype.kind == 'U' else 'pixel arrays'})"
 
     card = DatasetCard(
         name=path.stem,
         source=str(path),
         licence="as distributed by the file's provider",
         protocol="I_te queries; " + ("I_db database" if "db" in parts else "training set is the database"),
-        features={"image": f"{arrays['I_tr'].shape[1]}-d from I_*", "text": f"{arrays['T_tr'].shape[1]}-d from T_*"},
+        features={"image": described("I"), "text": described("T")},
         labels=f"{arrays['L_tr'].shape[1]} classes from L_*",
     )
     try:

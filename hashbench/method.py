@@ -10,6 +10,7 @@ ending in ``_``.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -46,6 +47,12 @@ class HashMethod:
         kind: ``"shallow"`` or ``"deep"``.
         reference: the :class:`Reference` of its paper.
         Params: a frozen dataclass of parameters with their defaults.
+        resumable: whether ``fit`` resumes from ``checkpoint_path`` (deep methods).
+
+    Before ``fit``, the harness sets ``checkpoint_path`` of a resumable method to
+    a file of its own for this configuration; the method saves its progress
+    there, resumes from it when it exists, and the harness deletes it once the
+    run's record is stored.
     """
 
     name: ClassVar[str] = ""
@@ -53,6 +60,8 @@ class HashMethod:
     kind: ClassVar[str] = "shallow"
     reference: ClassVar[Reference | None] = None
     Params: ClassVar[type] = NoParams
+    resumable: ClassVar[bool] = False
+    checkpoint_path: Path | None = None
 
     def __init__(self, **params: Any) -> None:
         known = {f.name for f in dataclasses.fields(self.Params)}
@@ -84,6 +93,14 @@ class HashMethod:
         rest of the batch.
         """
         raise NotImplementedError
+
+    def accepts_raw_images(self) -> bool:
+        """Whether ``fit`` and ``encode`` take raw images (a deep method's backbone mode) instead of image features."""
+        return False
+
+    def fit_info(self) -> dict[str, Any]:
+        """What the record should keep about training (input mode, epochs, per-epoch losses); JSON-ready."""
+        return {}
 
     def encode_database(self, image: np.ndarray, text: np.ndarray) -> dict[str, np.ndarray]:
         """Database codes per modality; a method with unified database codes overrides this."""

@@ -23,7 +23,8 @@ import numpy as np
 
 from hashbench import __version__, registry
 from hashbench.codes import pack, to_bits
-from hashbench.data import CrossModalDataset
+from hashbench.data import CrossModalDataset, is_raw_images
+from hashbench.device import resolve_device
 from hashbench.errors import UsageError
 from hashbench.featurefile import load_feature_file, looks_like_path
 from hashbench.method import HashMethod
@@ -91,6 +92,26 @@ def run_id(config: RunConfig, method: HashMethod, dataset: CrossModalDataset) ->
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def check_image_input(dataset: CrossModalDataset, method: HashMethod, name: str) -> None:
+    """A usage error when the dataset's image modality (features or raw images) is not what the method takes."""
+    raw = is_raw_images(dataset.image)
+    if raw and not method.accepts_raw_images():
+        raise UsageError(
+            f"dataset {dataset.card.name!r} holds raw images, but method {name!r} with these parameters takes image "
+            "features; expected a feature dataset, or a deep method with --param backbone=NAME"
+        )
+    if not raw and method.accepts_raw_images():
+        raise UsageError(
+            f"method {name!r} with these parameters takes raw images, but dataset {dataset.card.name!r} holds image "
+            "features; expected a dataset of image paths or pixels, or backbone=none"
+        )
+
+
+def checkpoint_path(checkpoint_dir: Path, identity: str) -> Path:
+    """Where a resumable method keeps its training checkpoint for the run ``identity``."""
+    return Path(checkpoint_dir) / f"{identity}.pt"
+
+
 def _timed(function, *args):
     began = time.perf_counter()
     result = function(*args)
@@ -138,15 +159,25 @@ def execute(
     method: HashMethod,
     eval_config: EvalConfig | None = None,
     backend: str = "auto",
+    device: str = "cpu",
+    checkpoint_dir: Path | None = None,
 ) -> RunResult:
     """Train, encode, search and score one configuration; return its record and codes.
 
-    ``backend`` picks the Hamming search and evaluation path (see :mod:`hashbench.search`).
+    ``backend`` picks the Hamming search and evaluation path (see :mod:`hashbench.search`),
+    ``device`` the torch device of deep methods. A resumable method keeps its
+    checkpoint in ``checkpoint_dir`` (named by the run id) while it trains;
+    the caller deletes it once the record is stored.
     """
     bits = check_bits(config.bits)
+    device = resolve_device(device)
+    check_image_input(dataset, method, config.method)
     started = datetime.now(timezone.utc)
     train = dataset.train_view(with_labels=method.supervised)
-    _, fit_seconds = _timed(lambda: method.fit(train, bits, seed=config.seed, device="cpu"))
+    identity = run_id(config, method, dataset)
+    if checkpoint_dir is not None and method.resumable:
+        method.checkpoint_path = checkpoint_path(checkpoint_dir, identity)
+    _, fit_seconds = _timed(lambda: method.fit(train, bits, seed=config.seed, device=device))
 
     codes, encode_seconds = {}, {}
     for modality in ("image", "text"):
@@ -176,7 +207,7 @@ def execute(
     n_query, n_database = dataset.query.size, dataset.database.size
     total_search = sum(search_seconds.values())
     record = {
-        "run_id": run_id(config, method, dataset),
+        "run_id": identity,
         "method": config.method,
         "params": method.get_params(),
         "variant": method.variant(),
@@ -188,12 +219,13 @@ def execute(
         "dataset_summary": dataset.summary(),
         "bits": bits,
         "seed": config.seed,
-        "device": "cpu",
+        "device": device,
         "search_backend": backend,
         "protocol_version": PROTOCOL_VERSION,
         "conventions": CONVENTIONS,
         "metrics": metrics,
         "curves": curves,
+        "fit_info": method.fit_info(),
         "timings": {
             "fit_s": fit_seconds,
             "encode_query_image_s_per_item": encode_seconds["query_image"] / n_query,

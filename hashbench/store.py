@@ -54,6 +54,11 @@ class ResultsStore:
         except OSError as error:
             raise UsageError(f"--results {self.root}: cannot create the folder ({error.strerror})") from None
 
+    @property
+    def checkpoint_dir(self) -> Path:
+        """Where resumable methods keep their training checkpoints until their record is stored."""
+        return self.root / ".checkpoints"
+
     def path_of(self, run_id: str) -> Path | None:
         """The record file of ``run_id``, or None if the store does not hold it."""
         matches = sorted(self.root.glob(f"*__{run_id}.json")) if self.root.is_dir() else []

@@ -203,3 +203,22 @@ def test_every_search_backend_gives_the_same_scores(tmp_path):
     for record in records.values():
         for task in ("i2t", "t2i"):
             assert record["metrics"][task] == pytest.approx(records["numpy"]["metrics"][task], abs=1e-12)
+
+
+def test_a_deep_run_records_its_training_and_leaves_no_checkpoint(tmp_path):
+    (record,) = run_json(
+        tmp_path, "--method", "dcmh", "--bits", "16", "--param", "epochs=3", "--param", "text_hidden=64"
+    )
+    info = record["fit_info"]
+    assert info["input_mode"] == "features" and info["selection"] == "fixed budget" and info["selected_epoch"] == 3
+    assert [entry["epoch"] for entry in info["losses"]] == [1, 2, 3]
+    assert record["device"] == "cpu"
+    assert not any((tmp_path / ".checkpoints").iterdir())
+
+
+def test_cuda_without_a_gpu_is_a_usage_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert exit_status(["run", "--method", "dcmh", "--device", "cuda", "--results", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--device cuda: no CUDA device is visible to torch" in err
+    assert not (tmp_path / "r").exists()

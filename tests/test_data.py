@@ -61,6 +61,7 @@ def test_wiki_has_the_documented_counts_and_dimensions():
         "query": 693,
         "database": 2173,
         "image_dim": 128,
+        "raw_images": False,
         "text_dim": 10,
         "classes": 10,
         "multi_label": False,

@@ -1,0 +1,395 @@
+"""Plumbing shared by the deep methods: parameters, inputs, validation split, the epoch loop, checkpoints.
+
+Every deep method trains through :func:`train_epochs`, which gives them the
+same habits: a fixed epoch budget, or a validation split carved out of the
+*training* set that picks the epoch (never the query set); per-epoch losses
+kept for the record; a tqdm bar on an interactive terminal (quiet in logs);
+and a checkpoint after every epoch from which an interrupted run resumes.
+
+Two input modes for images (the text side is always a feature vector):
+
+* **feature mode** (``backbone="none"``, the default, what runs on a CPU): the
+  image modality is a feature matrix and the image network is the part of the
+  paper's network above the frozen CNN layers;
+* **backbone mode** (``backbone="vgg16"`` etc., for a GPU): a torchvision
+  backbone (``pip install hashbench[vision]``), fine-tuned, under the same
+  head. The image modality is then raw images: an (n, 3, H, W) array of 0..255
+  values or an array of image file paths, resized to ``image_size``.
+
+Randomness comes from the run's seed alone: ``torch.manual_seed`` before the
+networks are built, and a generator per epoch (seed, epoch) for the batch
+order, so a resumed run draws the same batches as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional
+from tqdm.auto import tqdm
+
+from hashbench.codes import pack
+from hashbench.data import TrainView
+from hashbench.errors import UsageError
+from hashbench.method import HashMethod
+from hashbench.metrics import EvalConfig, evaluate
+from hashbench.store import atomic_write
+
+_IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+ENCODE_BATCH = 1024
+
+
+@dataclass(frozen=True)
+class DeepParams:
+    """Parameters every deep method shares.
+
+    epochs: the fixed training budget (or the most epochs, with a validation split).
+    batch_size: mini-batch size.
+    val_fraction: share of the training items held out to pick the epoch by validation mAP (0: fixed budget).
+    backbone: "none" (feature mode) or a torchvision backbone: alexnet, vgg16, vgg19, resnet50.
+    pretrained: start the backbone from torchvision's ImageNet weights (from its local cache).
+    image_size: side of the square images fed to the backbone.
+    standardize: z-score every feature dimension with training statistics.
+    """
+
+    epochs: int = 100
+    batch_size: int = 128
+    val_fraction: float = 0.0
+    backbone: str = "none"
+    pretrained: bool = True
+    image_size: int = 224
+    standardize: bool = True
+
+
+class DeepMethod(HashMethod):
+    """What every deep method shares: resumable training, raw images in backbone mode, the training record.
+
+    A subclass sets ``networks_``, ``device_`` and ``log_`` in ``fit``.
+    """
+
+    kind = "deep"
+    resumable = True
+
+    def accepts_raw_images(self) -> bool:
+        return self.params.backbone != "none"
+
+    def fit_info(self) -> dict[str, Any]:
+        mode = "features" if self.params.backbone == "none" else f"backbone {self.params.backbone}"
+        return {"input_mode": mode, "device": self.device_, **self.log_.as_dict()}
+
+
+def check_deep_params(params: DeepParams) -> None:
+    """Usage errors for shared parameters out of range."""
+    if params.epochs < 1 or params.batch_size < 1:
+        raise UsageError(f"epochs={params.epochs}, batch_size={params.batch_size}: expected positive integers")
+    if not 0.0 <= params.val_fraction < 1.0:
+        raise UsageError(f"val_fraction={params.val_fraction}: expected a number in [0, 1)")
+    if params.backbone != "none" and params.backbone not in BACKBONES:
+        raise UsageError(f"backbone={params.backbone!r}: expected none or one of {', '.join(BACKBONES)}")
+
+
+def require_labels(train: TrainView, method: str) -> np.ndarray:
+    """The training labels of a supervised method, or a usage error when there are none."""
+    if train.labels is None:
+        raise UsageError(f"method {method!r} is supervised: the training view has no labels")
+    return np.asarray(train.labels, dtype=bool)
+
+
+def split_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Training rows and held-out validation rows (none when ``fraction`` is 0), drawn from the seed."""
+    held_out = round(n * fraction)
+    if held_out == 0:
+        return np.arange(n), np.arange(0)
+    if held_out >= n - 1:
+        raise UsageError(f"val_fraction={fraction}: leaves fewer than 2 of {n} training items to train on")
+    order = np.random.default_rng([seed, 1]).permutation(n)
+    return np.sort(order[held_out:]), np.sort(order[:held_out])
+
+
+@dataclass
+class Standardizer:
+    """Per-dimension z-score with training statistics (identity when switched off)."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def fit(cls, features: np.ndarray, enabled: bool) -> Standardizer:
+        """Statistics of ``features`` (or an identity transform when not ``enabled``)."""
+        d = features.shape[1]
+        if not enabled:
+            return cls(np.zeros(d, np.float32), np.ones(d, np.float32))
+        std = features.std(axis=0)
+        return cls(features.mean(axis=0).astype(np.float32), np.where(std > 0, std, 1.0).astype(np.float32))
+
+    def __call__(self, features: np.ndarray) -> np.ndarray:
+        return ((np.asarray(features, dtype=np.float32) - self.mean) / self.scale).astype(np.float32)
+
+
+def _torchvision_backbone(name: str, width: int) -> Callable[[bool], tuple[nn.Module, int]]:
+    def build(pretrained: bool) -> tuple[nn.Module, int]:
+        try:
+            import torchvision
+        except (ImportError, RuntimeError) as error:  # RuntimeError: a torchvision built for another torch
+            raise UsageError(f"backbone={name!r}: torchvision cannot be imported ({error}); "
+                             "install the torchvision that matches your torch") from None  # fmt: skip
+        model = torchvision.models.get_model(name, weights="DEFAULT" if pretrained else None)
+        if name == "resnet50":
+            model.fc = nn.Identity()
+        else:  # alexnet, vgg: keep fc6 and fc7, drop the 1000-way classifier
+            model.classifier = model.classifier[:-1]
+        return model, width
+
+    return build
+
+
+#: Backbone mode: name -> factory(pretrained) returning the network up to its penultimate feature, and its width.
+BACKBONES: dict[str, Callable[[bool], tuple[nn.Module, int]]] = {
+    name: _torchvision_backbone(name, width)
+    for name, width in {"alexnet": 4096, "vgg16": 4096, "vgg19": 4096, "resnet50": 2048}.items()
+}
+
+
+class ImageInput(nn.Module):
+    """What the image head sees: the given features, or a backbone's features of raw images."""
+
+    def __init__(self, params: DeepParams) -> None:
+        super().__init__()
+        self.backbone, self.backbone_width = None, None
+        if params.backbone != "none":
+            self.backbone, self.backbone_width = BACKBONES[params.backbone](params.pretrained)
+
+    def output_width(self, images: np.ndarray) -> int:
+        """Width of the vector handed to the head: the feature width, or the backbone's."""
+        return images.shape[1] if self.backbone is None else self.backbone_width
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return images if self.backbone is None else self.backbone(images)
+
+
+def image_tensor(images: np.ndarray, image_size: int) -> torch.Tensor:
+    """Raw images as an ImageNet-normalised float batch, from file paths (any size, read with Pillow)
+    or from an (n, 3, H, W) array of 0..255 values; resized to image_size x image_size."""
+    if images.ndim == 1:
+        from PIL import Image
+
+        arrays = []
+        for path in images:
+            with Image.open(path) as image:
+                resized = image.convert("RGB").resize((image_size, image_size), Image.Resampling.BILINEAR)
+            arrays.append(np.asarray(resized).transpose(2, 0, 1))
+        tensor = torch.from_numpy(np.stack(arrays).astype(np.float32))
+    else:
+        tensor = torch.as_tensor(np.asarray(images), dtype=torch.float32)
+        tensor = functional.interpolate(tensor, size=(image_size, image_size), mode="bilinear", align_corners=False)
+    mean, std = torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1)
+    return (tensor / 255.0 - mean) / std
+
+
+@dataclass
+class ModalityInput:
+    """Turns one modality's rows into the tensor its network takes: standardised features or raw images."""
+
+    standardizer: Standardizer | None  # None: raw images for a backbone
+    image_size: int = 224
+
+    @classmethod
+    def fit(cls, features: np.ndarray, params: DeepParams, raw_images: bool) -> ModalityInput:
+        """The input transform of one modality, from its training rows."""
+        if raw_images:
+            return cls(None, params.image_size)
+        return cls(Standardizer.fit(np.asarray(features, dtype=np.float32), params.standardize))
+
+    def __call__(self, rows: np.ndarray, device: str) -> torch.Tensor:
+        if self.standardizer is None:
+            return image_tensor(rows, self.image_size).to(device)
+        return torch.from_numpy(self.standardizer(rows)).to(device)
+
+
+def batch_source(inputs: ModalityInput, features: np.ndarray, device: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Rows of the training set as network input: features converted once, raw images loaded per batch."""
+    if inputs.standardizer is None:
+        return lambda rows: inputs(features[rows.numpy()], device)
+    whole = inputs(features, device)
+    return lambda rows: whole[rows.to(whole.device)]
+
+
+def encode_with(
+    network: nn.Module,
+    inputs: ModalityInput,
+    features: np.ndarray,
+    device: str,
+    hash_output: Callable[[Any], torch.Tensor] = lambda output: output,
+) -> np.ndarray:
+    """Codes of ``features`` from a network's real-valued hash output, ``>= 0 -> 1``, in fixed-size batches.
+
+    ``hash_output`` picks the hash layer's output from what the network returns (the output itself by default).
+    """
+    network.eval()
+    codes = []
+    with torch.no_grad():
+        for start in range(0, len(features), ENCODE_BATCH):
+            output = hash_output(network(inputs(features[start : start + ENCODE_BATCH], device)))
+            codes.append((output >= 0).to(torch.uint8).cpu().numpy())
+    network.train()
+    return np.concatenate(codes) if codes else np.zeros((0, 0), np.uint8)
+
+
+def validation_map(
+    encode: Callable[[str, np.ndarray], np.ndarray], train: TrainView, fit_rows: np.ndarray, val_rows: np.ndarray
+) -> float:
+    """Mean of i2t and t2i mAP with the validation items as queries against the other training items."""
+    labels = np.asarray(train.labels, dtype=bool)
+    scores = []
+    for query, database in (("image", "text"), ("text", "image")):
+        query_codes = encode(query, train.features(query)[val_rows])
+        database_codes = encode(database, train.features(database)[fit_rows])
+        evaluation = evaluate(
+            pack(query_codes), pack(database_codes), labels[val_rows], labels[fit_rows],
+            query_codes.shape[1], EvalConfig(map_at=(), precision_at=(), radius=0),
+        )  # fmt: skip
+        scores.append(evaluation.metrics["map"])
+    return float(np.mean(scores))
+
+
+#: The optimisers a deep method may name: Adam, or plain SGD (no momentum, as the released deep hashing code).
+OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+
+
+def make_optimizer(name: str, parameters, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """The optimiser ``name`` over ``parameters``, with L2 weight decay."""
+    if name not in OPTIMIZERS:
+        raise UsageError(f"optimizer={name!r}: expected one of {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[name](parameters, lr=lr, weight_decay=weight_decay)
+
+
+def log_spaced_rates(start: float, decay: float, epochs: int) -> np.ndarray:
+    """Per-epoch learning rates falling log-spaced from ``start`` to ``start / decay`` at the last epoch."""
+    if start <= 0 or decay < 1:
+        raise UsageError(f"learning rate {start} with lr_decay={decay}: expected a positive rate and a decay >= 1")
+    return np.logspace(np.log10(start), np.log10(start / decay), epochs)
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, rate: float) -> None:
+    """Set every parameter group's learning rate."""
+    for group in optimizer.param_groups:
+        group["lr"] = float(rate)
+
+
+def linear(inputs: int, outputs: int, init_std: float) -> nn.Linear:
+    """A linear layer with weights and bias drawn from N(0, init_std^2), as the released deep hashing code."""
+    layer = nn.Linear(inputs, outputs)
+    nn.init.normal_(layer.weight, std=init_std)
+    nn.init.normal_(layer.bias, std=init_std)
+    return layer
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The batch-order generator of one epoch: depends on (seed, epoch) only, so resuming draws the same batches."""
+    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0]))
+
+
+def batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """A random permutation of 0..n-1 cut into mini-batches."""
+    return list(torch.randperm(n, generator=generator).split(batch_size))
+
+
+@dataclass
+class TrainingLog:
+    """What the epoch loop reports for the record (``HashMethod.fit_info``)."""
+
+    epochs: int
+    losses: list[dict[str, float]] = field(default_factory=list)
+    selected_epoch: int | None = None
+    selection: str = "fixed budget"
+    resumed_from_epoch: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "epochs": self.epochs,
+            "selection": self.selection,
+            "selected_epoch": self.selected_epoch,
+            "resumed_from_epoch": self.resumed_from_epoch,
+            "losses": self.losses,
+        }
+
+
+@dataclass
+class TrainingState:
+    """Everything a deep method's training changes: networks, their optimisers and named tensors (cached
+    outputs, codes). :func:`train_epochs` saves it after every epoch and loads it back to resume."""
+
+    networks: dict[str, nn.Module]
+    optimizers: dict[str, torch.optim.Optimizer]
+    tensors: dict[str, torch.Tensor]
+
+    def state_dict(self) -> dict[str, Any]:
+        """A deep copy that later training does not change."""
+        return copy.deepcopy({
+            "networks": {name: network.state_dict() for name, network in self.networks.items()},
+            "optimizers": {name: optimizer.state_dict() for name, optimizer in self.optimizers.items()},
+            "tensors": self.tensors,
+        })  # fmt: skip
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore networks, optimisers and tensors saved by :meth:`state_dict`."""
+        for name, network in self.networks.items():
+            network.load_state_dict(state["networks"][name])
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][name])
+        for name, tensor in state["tensors"].items():
+            self.tensors[name] = tensor.clone()
+
+
+def train_epochs(
+    state: TrainingState,
+    run_epoch: Callable[[int], dict[str, float]],
+    *,
+    epochs: int,
+    key: dict[str, Any],
+    validate: Callable[[], float] | None = None,
+    checkpoint: Path | None = None,
+    description: str = "training",
+) -> TrainingLog:
+    """Run ``run_epoch(epoch)`` for epochs 0..epochs-1, resuming from ``checkpoint`` when it holds this ``key``.
+
+    With ``validate``, the epoch of the highest validation score is kept (its
+    state is loaded back at the end); otherwise the last epoch is. After every
+    epoch the state, the log and the best state so far are written to
+    ``checkpoint`` atomically.
+    """
+    log, best = TrainingLog(epochs), None
+    if checkpoint is not None and checkpoint.exists():
+        saved = torch.load(checkpoint, weights_only=False)
+        if saved.get("key") == key:
+            state.load_state_dict(saved["state"])
+            log, best = saved["log"], saved["best"]
+            log.resumed_from_epoch = len(log.losses)
+    progress = tqdm(range(len(log.losses), epochs), initial=len(log.losses), total=epochs, desc=description,
+                    disable=None, leave=False)  # fmt: skip
+    for epoch in progress:
+        entry = {"epoch": epoch + 1, **run_epoch(epoch)}
+        if validate is not None:
+            entry["val_map"] = validate()
+            if best is None or entry["val_map"] > best["score"]:
+                best = {"epoch": epoch + 1, "score": entry["val_map"], "state": state.state_dict()}
+        log.losses.append(entry)
+        progress.set_postfix({name: f"{value:.4g}" for name, value in entry.items() if name != "epoch"})
+        if checkpoint is not None:
+            payload = {"key": key, "state": state.state_dict(), "log": log, "best": best}
+            checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(checkpoint, lambda file, payload=payload: torch.save(payload, file))
+    if best is not None:
+        state.load_state_dict(best["state"])
+        log.selected_epoch, log.selection = best["epoch"], "best validation mAP (held out from the training set)"
+    else:
+        log.selected_epoch = epochs
+    return log
