@@ -1,6 +1,6 @@
 """Speed of DCMH's training loop, against the bare cost of its two networks measured in the same run.
 
-Run with ``tox -e bench -- benchmarks/test_bench_deep.py``. Each group times
+Run with ``tox -e bench -- -k test_epoch``. Each group times
 two epochs of 16-bit DCMH (``dcmh``, the whole ``fit``: inputs, cached outputs,
 similarity blocks, losses, B-update, per-epoch objective) and the same number
 of mini-batch steps of the image and text networks alone with the same

@@ -27,11 +27,11 @@ Departures from the paper and the released code, each deliberate:
   for fine-tuning CNN-F, whose fc7 activations are large and already
   discriminative. On given features the pairwise likelihood starts at a
   saddle (F = G = 0 is stationary) and plain SGD leaves it very slowly: on
-  Wikipedia, 500 epochs (108 s) reach mAP 0.216 / 0.168 (i2t / t2i, 16 bits),
-  barely above 1.5x chance. The default is therefore Adam with 1e-3 for the
+  Wikipedia, 500 epochs (about two minutes) reach mAP 0.219 / 0.167 (i2t /
+  t2i, 16 bits, seed 0), barely above 1.5x chance. The default is therefore Adam with 1e-3 for the
   image network and 1e-4 for the text network (whose 8192-unit layer needs the
   smaller rate), same schedule and weight decay: 100 epochs reach 0.229 /
-  0.179 in 25 s. ``--param optimizer=sgd`` gives the paper's optimiser and
+  0.179 in 25 s (16 bits, seed 0). ``--param optimizer=sgd`` gives the paper's optimiser and
   rates (with ``epochs=500``, its budget).
 * **Loss scale.** The released MATLAB code divides the gradient of a batch by
   batch size x n; here the batch loss is the mean over its n x batch pairs,
