@@ -140,6 +140,16 @@ def _convert(key: str, raw: str, default: Any) -> Any:
     return raw
 
 
+#: How a method with unified database codes may hash the database: per modality, or one code from both.
+DB_CODES = ("modality", "unified")
+
+
+def check_db_codes(value: str) -> None:
+    """A usage error unless ``value`` is one of :data:`DB_CODES`."""
+    if value not in DB_CODES:
+        raise UsageError(f"--param db_codes={value}: expected 'modality' or 'unified'")
+
+
 def sign_bits(projection: np.ndarray) -> np.ndarray:
     """Codes from real projections: ``x >= 0 -> 1``, so a projection of exactly 0 maps to 1."""
     return (projection >= 0).astype(np.uint8)

@@ -30,7 +30,7 @@ import numpy as np
 
 from hashbench.data import MODALITIES, TrainView
 from hashbench.errors import UsageError
-from hashbench.method import Reference, sign_bits
+from hashbench.method import Reference, check_db_codes, sign_bits
 from hashbench.methods._linear import LinearHashMethod, centred_training_features
 from hashbench.registry import register_method
 
@@ -56,8 +56,7 @@ class CmfhParams:
     db_codes: str = "modality"
 
     def __post_init__(self) -> None:
-        if self.db_codes not in ("modality", "unified"):
-            raise UsageError(f"--param db_codes={self.db_codes}: expected 'modality' or 'unified'")
+        check_db_codes(self.db_codes)
         if self.iters < 1:
             raise UsageError(f"--param iters={self.iters}: expected a positive integer")
 

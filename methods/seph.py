@@ -49,7 +49,7 @@ from sklearn.cluster import KMeans
 
 from hashbench.data import MODALITIES, TrainView
 from hashbench.errors import UsageError
-from hashbench.method import HashMethod, Reference, sign_bits
+from hashbench.method import HashMethod, Reference, check_db_codes, sign_bits
 from hashbench.methods._linear import centred_training_features
 from hashbench.registry import register_method
 
@@ -80,8 +80,7 @@ class SephParams:
     solver: str = "trust-ncg"
 
     def __post_init__(self) -> None:
-        if self.db_codes not in ("unified", "modality"):
-            raise UsageError(f"--param db_codes={self.db_codes}: expected 'unified' or 'modality'")
+        check_db_codes(self.db_codes)
         if self.solver not in ("trust-ncg", "lbfgs"):
             raise UsageError(f"--param solver={self.solver}: expected 'trust-ncg' or 'lbfgs'")
         for name in ("anchors", "train_size", "iters"):
