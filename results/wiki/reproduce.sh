@@ -3,7 +3,7 @@
 # 16/32/64/128 bits, seeds 0 1 2. Configurations already in records/ are skipped.
 set -euo pipefail
 cd "$(dirname "$0")"
-for method in cca-itq cmfh cmssh cvh dcmh imh lssh qch scm-orth scm-seq seph-km seph-rnd stmh; do
+for method in cca-itq cmfh cmssh cvh dcmh imh lssh qch scm-orth scm-seq seph-km seph-rnd ssah stmh; do
   hashbench run --method "$method" --bits 16 32 64 128 --seed 0 1 2 --results records --format csv
 done
 hashbench run --method cmfh --param db_codes=unified --bits 16 32 64 128 --seed 0 1 2 --results records --format csv

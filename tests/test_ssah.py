@@ -1,0 +1,147 @@
+"""SSAH: its losses against direct formulas, the adversarial gradient's path, multi-scale fusion, training habits."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from hashbench import registry
+from hashbench.data import TrainView
+from hashbench.errors import UsageError
+from hashbench.methods.ssah import (
+    MultiScaleFusion,
+    Outputs,
+    Ssah,
+    SsahTraining,
+    discriminator_loss,
+    fool_loss,
+    semantic_loss_terms,
+)
+
+SMALL = {"epochs": 2, "label_hidden": 64, "text_hidden": 64, "semantic_width": 32}
+
+
+def softplus(x):
+    return math.log1p(math.exp(-abs(x))) + max(x, 0.0)
+
+
+def slow_terms(feature, hashed, predicted, anchor_features, anchor_hashes, similarity, codes, labels):
+    """SSAH's four supervised terms written out with loops (float64), each a mean over its elements."""
+    n, batch = similarity.shape
+    feature_pairs = hash_pairs = 0.0
+    for i in range(n):
+        for j in range(batch):
+            theta_f = 0.5 * anchor_features[i] @ feature[j]
+            theta_h = 0.5 * anchor_hashes[i] @ hashed[j]
+            feature_pairs += softplus(theta_f) - similarity[i, j] * theta_f
+            hash_pairs += softplus(theta_h) - similarity[i, j] * theta_h
+    return {
+        "feature_pairs": feature_pairs / (n * batch),
+        "hash_pairs": hash_pairs / (n * batch),
+        "quantisation": ((codes - hashed) ** 2).sum() / codes.size,
+        "labels": ((labels - predicted) ** 2).sum() / labels.size,
+    }
+
+
+def test_semantic_terms_match_the_direct_formulas():
+    rng = np.random.default_rng(0)
+    n, batch, width, bits, classes = 6, 3, 5, 4, 3
+    arrays = {
+        "feature": rng.random((batch, width)) * 3,
+        "hashed": np.tanh(rng.standard_normal((batch, bits))),
+        "predicted": rng.random((batch, classes)),
+        "anchor_features": rng.random((n, width)) * 3,
+        "anchor_hashes": np.tanh(rng.standard_normal((n, bits))),
+        "similarity": (rng.random((n, batch)) < 0.4).astype(float),
+        "codes": np.sign(rng.standard_normal((batch, bits))),
+        "labels": (rng.random((batch, classes)) < 0.5).astype(float),
+    }
+    t = {k: torch.tensor(v) for k, v in arrays.items()}
+    output = Outputs(t["feature"], t["hashed"], t["predicted"])
+    terms = semantic_loss_terms(output, t["anchor_features"], t["anchor_hashes"], t["similarity"], t["codes"],
+                                t["labels"])  # fmt: skip
+    want = slow_terms(**arrays)
+    assert {k: float(v) for k, v in terms.items()} == pytest.approx(want, rel=1e-12)
+
+
+def test_adversarial_losses_are_the_binary_cross_entropies():
+    modality, label = torch.tensor([[0.3], [-2.0]]), torch.tensor([[1.5], [0.1]])
+    sigmoid = torch.sigmoid
+    want_fool = -torch.log(sigmoid(modality)).mean()
+    want_d = (-torch.log(1 - sigmoid(modality)).mean() - torch.log(sigmoid(label)).mean()) / 2
+    assert float(fool_loss(modality)) == pytest.approx(float(want_fool), rel=1e-6)
+    assert float(discriminator_loss(modality, label)) == pytest.approx(float(want_d), rel=1e-6)
+
+
+def test_multi_scale_fusion_keeps_the_raw_vector_and_clamps_long_windows():
+    fusion = MultiScaleFusion(10)
+    assert fusion.windows == (10, 10, 10, 10, 5) and fusion.output_width() == 60
+    text = torch.arange(20, dtype=torch.float32).reshape(2, 10)
+    fused = fusion(text).reshape(2, 6, 10)
+    torch.testing.assert_close(fused[:, 0], text)
+    with torch.no_grad():
+        scale, shift = fusion.scales[0].weight.item(), fusion.scales[0].bias.item()
+        expected = torch.relu(scale * text.mean(dim=1) + shift)  # a window over the whole vector: its mean
+    torch.testing.assert_close(fused[:, 1], expected[:, None].expand(2, 10))
+
+
+@pytest.fixture(scope="module")
+def wiki_train():
+    view = registry.datasets.get("wiki")().train_view(with_labels=True)
+    rows = np.arange(300)
+    return TrainView(view.image[rows], view.text[rows], view.labels[rows])
+
+
+def test_the_adversarial_gradient_reaches_the_modality_network_and_leaves_the_discriminator(wiki_train):
+    torch.manual_seed(0)
+    training = SsahTraining(Ssah(**SMALL), wiki_train, 8, seed=0, device="cpu")
+    batch = torch.arange(16)
+    output = training.networks["image"](training.sources["image"](batch))
+    training.batch_terms("image", batch, output)["adversarial"].backward()
+    image_gradients = [p.grad for p in training.networks["image"].semantic.parameters()]
+    assert all(g is not None and g.abs().sum() > 0 for g in image_gradients)  # zero if the features were detached
+    assert all(p.grad is None for p in training.networks["discriminator_image"].parameters())
+    judge = training.networks["discriminator_image"]
+    before = [p.detach().clone() for p in judge.parameters()]
+    training.network_pass("image", torch.Generator().manual_seed(0))
+    assert all(torch.equal(a, b) for a, b in zip(before, judge.parameters(), strict=True))
+
+
+def test_same_seed_same_codes_and_encoding_needs_one_modality(wiki_train):
+    codes = [Ssah(**SMALL).fit(wiki_train, 16, seed=s).encode("image", wiki_train.image) for s in (1, 1, 2)]
+    np.testing.assert_array_equal(codes[0], codes[1])
+    assert (codes[0] != codes[2]).any()
+    method = Ssah(**SMALL).fit(wiki_train, 16, seed=1)
+    method.networks_ = {"image": method.networks_["image"]}  # no label, text or discriminator network
+    np.testing.assert_array_equal(method.encode("image", wiki_train.image), codes[0])
+
+
+def test_an_interrupted_fit_resumes_and_ends_like_an_uninterrupted_one(wiki_train, tmp_path, monkeypatch):
+    params = {**SMALL, "epochs": 3}
+    whole = Ssah(**params).fit(wiki_train, 8, seed=0)
+    calls, update = [], SsahTraining.update_codes
+
+    def dies_in_the_second_epoch(self):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        update(self)
+
+    monkeypatch.setattr(SsahTraining, "update_codes", dies_in_the_second_epoch)
+    interrupted = Ssah(**params)
+    interrupted.checkpoint_path = tmp_path / "run.pt"
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit(wiki_train, 8, seed=0)
+    monkeypatch.setattr(SsahTraining, "update_codes", update)
+    resumed = Ssah(**params)
+    resumed.checkpoint_path = tmp_path / "run.pt"
+    resumed.fit(wiki_train, 8, seed=0)
+    assert resumed.fit_info()["resumed_from_epoch"] == 1
+    assert resumed.fit_info()["losses"] == whole.fit_info()["losses"]
+    np.testing.assert_array_equal(resumed.encode("text", wiki_train.text), whole.encode("text", wiki_train.text))
+
+
+def test_an_unknown_schedule_is_a_usage_error(wiki_train):
+    with pytest.raises(UsageError, match="lr_schedule='steep'"):
+        Ssah(**SMALL, lr_schedule="steep").fit(wiki_train, 8, seed=0)
