@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from hashbench.data import CrossModalDataset, is_raw_images
 from hashbench.device import resolve_device
 from hashbench.errors import UsageError
 from hashbench.featurefile import load_feature_file, looks_like_path
+from hashbench.memory import peak_rss_bytes, reset_peak
 from hashbench.method import HashMethod
 from hashbench.metrics import CONVENTIONS, EvalConfig, evaluate
 from hashbench.search import knn, resolve_backend
@@ -136,12 +136,6 @@ def _git_revision() -> str | None:
     return out.stdout.strip() or None
 
 
-def _peak_rss_bytes() -> int:
-    """High-water mark of this process's resident memory (covers earlier runs in the same process)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024
-
-
 def _versions() -> dict[str, str | None]:
     torch = sys.modules.get("torch")
     return {
@@ -173,6 +167,7 @@ def execute(
     device = resolve_device(device)
     check_image_input(dataset, method, config.method)
     started = datetime.now(timezone.utc)
+    memory_scope = reset_peak()
     train = dataset.train_view(with_labels=method.supervised)
     identity = run_id(config, method, dataset)
     if checkpoint_dir is not None and method.resumable:
@@ -238,7 +233,8 @@ def execute(
             "metrics_s": metric_seconds,
         },
         "code_bytes": {"query": codes["query_image"].nbytes, "database": codes["database_text"].nbytes},
-        "peak_rss_bytes": _peak_rss_bytes(),
+        "peak_rss_bytes": peak_rss_bytes(),
+        "peak_rss_scope": memory_scope,
         "versions": _versions(),
         "started_at": started.isoformat(),
         "finished_at": datetime.now(timezone.utc).isoformat(),
