@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from interruption import interrupted_then_resumed
 from PIL import Image
 
 from hashbench import registry
@@ -122,23 +123,8 @@ def test_an_interrupted_fit_resumes_from_its_last_epoch_and_ends_where_an_uninte
     wiki_train, tmp_path, monkeypatch
 ):
     uninterrupted = Dcmh(**SMALL).fit(wiki_train, 16, seed=0)
-    calls = []
-
-    def dies_in_third_epoch(*args):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return objective(*args)
-
-    interrupted = Dcmh(**SMALL)
-    interrupted.checkpoint_path = tmp_path / "run.pt"
-    monkeypatch.setattr(dcmh, "objective", dies_in_third_epoch)
-    with pytest.raises(KeyboardInterrupt):
-        interrupted.fit(wiki_train, 16, seed=0)
-    monkeypatch.setattr(dcmh, "objective", objective)
-    resumed = Dcmh(**SMALL)
-    resumed.checkpoint_path = tmp_path / "run.pt"
-    resumed.fit(wiki_train, 16, seed=0)
+    resumed = interrupted_then_resumed(lambda: Dcmh(**SMALL), wiki_train, 16, tmp_path / "run.pt", monkeypatch,
+                                       dcmh, "objective", fail_on_call=3)  # fmt: skip
     assert resumed.fit_info()["resumed_from_epoch"] == 2
     assert resumed.fit_info()["losses"] == uninterrupted.fit_info()["losses"]
     for modality in ("image", "text"):

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from interruption import interrupted_then_resumed
 
 from hashbench import registry
 from hashbench.data import TrainView
@@ -120,23 +121,8 @@ def test_same_seed_same_codes_and_encoding_needs_one_modality(wiki_train):
 def test_an_interrupted_fit_resumes_and_ends_like_an_uninterrupted_one(wiki_train, tmp_path, monkeypatch):
     params = {**SMALL, "epochs": 3}
     whole = Ssah(**params).fit(wiki_train, 8, seed=0)
-    calls, update = [], SsahTraining.update_codes
-
-    def dies_in_the_second_epoch(self):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        update(self)
-
-    monkeypatch.setattr(SsahTraining, "update_codes", dies_in_the_second_epoch)
-    interrupted = Ssah(**params)
-    interrupted.checkpoint_path = tmp_path / "run.pt"
-    with pytest.raises(KeyboardInterrupt):
-        interrupted.fit(wiki_train, 8, seed=0)
-    monkeypatch.setattr(SsahTraining, "update_codes", update)
-    resumed = Ssah(**params)
-    resumed.checkpoint_path = tmp_path / "run.pt"
-    resumed.fit(wiki_train, 8, seed=0)
+    resumed = interrupted_then_resumed(lambda: Ssah(**params), wiki_train, 8, tmp_path / "run.pt", monkeypatch,
+                                       SsahTraining, "update_codes", fail_on_call=2)  # fmt: skip
     assert resumed.fit_info()["resumed_from_epoch"] == 1
     assert resumed.fit_info()["losses"] == whole.fit_info()["losses"]
     np.testing.assert_array_equal(resumed.encode("text", wiki_train.text), whole.encode("text", wiki_train.text))
