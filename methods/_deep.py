@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +70,11 @@ class DeepParams:
 
 
 class DeepMethod(HashMethod):
-    """What every deep method shares: resumable training, raw images in backbone mode, the training record.
+    """What every deep method shares: inputs, the epoch loop with its checkpoint and validation, encoding.
 
-    A subclass sets ``networks_``, ``device_`` and ``log_`` in ``fit``.
+    A subclass's ``fit`` calls :meth:`fit_inputs`, sets ``networks_`` (one per modality, at least) and
+    ``device_``, and ends with :meth:`run_training`; :meth:`hash_output` picks the hash layer's output when a
+    network returns more than one tensor.
     """
 
     kind = "deep"
@@ -79,6 +82,38 @@ class DeepMethod(HashMethod):
 
     def accepts_raw_images(self) -> bool:
         return self.params.backbone != "none"
+
+    def fit_inputs(self, train: TrainView, rows: np.ndarray) -> None:
+        """``inputs_``: each modality's input transform, from the training ``rows``."""
+        self.inputs_ = {
+            "image": ModalityInput.fit(train.image[rows], self.params, raw_images=self.accepts_raw_images()),
+            "text": ModalityInput.fit(train.text[rows], self.params, raw_images=False),
+        }
+
+    def run_training(
+        self,
+        state: TrainingState,
+        run_epoch: Callable[[int], dict[str, float]],
+        train: TrainView,
+        bits: int,
+        seed: int,
+        rows: tuple[np.ndarray, np.ndarray],
+    ) -> None:
+        """Run :func:`train_epochs` for this configuration (``rows``: training and validation rows); keep its log."""
+        fit_rows, val_rows = rows
+        validate = partial(validation_map, self.encode, train, fit_rows, val_rows) if len(val_rows) else None
+        key = {"method": self.name, "params": self.get_params(), "bits": bits, "seed": seed, "n": train.n}
+        self.log_ = train_epochs(
+            state, run_epoch, epochs=self.params.epochs, key=key, validate=validate,
+            checkpoint=self.checkpoint_path, description=f"{self.name} {bits} bits",
+        )  # fmt: skip
+
+    def hash_output(self, output: Any) -> torch.Tensor:
+        """The real-valued hash output within what a network returns (the output itself by default)."""
+        return output
+
+    def encode(self, modality: str, features: np.ndarray) -> np.ndarray:
+        return encode_with(self.networks_[modality], self.inputs_[modality], features, self.device_, self.hash_output)
 
     def fit_info(self) -> dict[str, Any]:
         mode = "features" if self.params.backbone == "none" else f"backbone {self.params.backbone}"
@@ -259,6 +294,16 @@ def validation_map(
     return float(np.mean(scores))
 
 
+def pairwise_nll(theta: torch.Tensor, similarity: torch.Tensor) -> torch.Tensor:
+    """-sum(S * Theta - log(1 + e^Theta)), with log(1 + e^x) as softplus so that it stays finite."""
+    return (functional.softplus(theta) - similarity * theta).sum()
+
+
+def sign_codes(values: torch.Tensor) -> torch.Tensor:
+    """±1 codes with sign(0) = +1."""
+    return torch.where(values >= 0, 1.0, -1.0).to(values.dtype)
+
+
 #: The optimisers a deep method may name: Adam, or plain SGD (no momentum, as the released deep hashing code).
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 
@@ -377,14 +422,19 @@ def train_epochs(
                     disable=None, leave=False)  # fmt: skip
     for epoch in progress:
         entry = {"epoch": epoch + 1, **run_epoch(epoch)}
+        improved = False
         if validate is not None:
             entry["val_map"] = validate()
-            if best is None or entry["val_map"] > best["score"]:
-                best = {"epoch": epoch + 1, "score": entry["val_map"], "state": state.state_dict()}
+            improved = best is None or entry["val_map"] > best["score"]
         log.losses.append(entry)
         progress.set_postfix({name: f"{value:.4g}" for name, value in entry.items() if name != "epoch"})
+        if not improved and checkpoint is None:
+            continue
+        snapshot = state.state_dict()  # one copy serves the best state and the checkpoint
+        if improved:
+            best = {"epoch": epoch + 1, "score": entry["val_map"], "state": snapshot}
         if checkpoint is not None:
-            payload = {"key": key, "state": state.state_dict(), "log": log, "best": best}
+            payload = {"key": key, "state": snapshot, "log": log, "best": best}
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(checkpoint, lambda file, payload=payload: torch.save(payload, file))
     if best is not None:

@@ -56,7 +56,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional
 
 from hashbench.data import TrainView
 from hashbench.errors import UsageError
@@ -65,22 +64,19 @@ from hashbench.methods._deep import (
     DeepMethod,
     DeepParams,
     ImageInput,
-    ModalityInput,
-    TrainingLog,
     TrainingState,
     batch_source,
     batches,
     check_deep_params,
-    encode_with,
     epoch_generator,
     linear,
     log_spaced_rates,
     make_optimizer,
+    pairwise_nll,
     require_labels,
     set_learning_rate,
+    sign_codes,
     split_validation,
-    train_epochs,
-    validation_map,
 )
 from hashbench.registry import register_method
 
@@ -126,11 +122,6 @@ def starting_rates(params: DcmhParams) -> dict[str, float]:
         "image": image if params.lr_image is None else params.lr_image,
         "text": text if params.lr_text is None else params.lr_text,
     }
-
-
-def pairwise_nll(theta: torch.Tensor, similarity: torch.Tensor) -> torch.Tensor:
-    """-sum(S * Theta - log(1 + e^Theta)), with log(1 + e^x) as softplus so that it stays finite."""
-    return (functional.softplus(theta) - similarity * theta).sum()
 
 
 def batch_loss(
@@ -185,11 +176,6 @@ def objective_rows(n: int, seed: int) -> torch.Tensor | None:
     return torch.from_numpy(np.sort(np.random.default_rng([seed, 2]).choice(n, OBJECTIVE_ROWS, replace=False)))
 
 
-def sign_codes(values: torch.Tensor) -> torch.Tensor:
-    """±1 codes with sign(0) = +1."""
-    return torch.where(values >= 0, 1.0, -1.0).to(values.dtype)
-
-
 @register_method("dcmh")
 class Dcmh(DeepMethod):
     """DCMH (Jiang & Li, CVPR 2017): pairwise likelihood, quantisation and balance, alternating passes."""
@@ -204,10 +190,7 @@ class Dcmh(DeepMethod):
         labels = require_labels(train, self.name)
         torch.manual_seed(seed)
         fit_rows, val_rows = split_validation(train.n, p.val_fraction, seed)
-        self.inputs_ = {
-            "image": ModalityInput.fit(train.image[fit_rows], p, raw_images=p.backbone != "none"),
-            "text": ModalityInput.fit(train.text[fit_rows], p, raw_images=False),
-        }
+        self.fit_inputs(train, fit_rows)
         image_input = ImageInput(p)
         self.networks_ = {
             "image": nn.Sequential(image_input, linear(image_input.output_width(train.image), bits, p.init_std)),
@@ -256,13 +239,5 @@ class Dcmh(DeepMethod):
                           reported_rows)  # fmt: skip
             return {**losses, "objective_per_pair": j / len(fit_rows) ** 2}
 
-        validate = (lambda: validation_map(self.encode, train, fit_rows, val_rows)) if len(val_rows) else None
-        key = {"method": self.name, "params": self.get_params(), "bits": bits, "seed": seed, "n": train.n}
-        self.log_: TrainingLog = train_epochs(
-            state, run_epoch, epochs=p.epochs, key=key, validate=validate,
-            checkpoint=self.checkpoint_path, description=f"dcmh {bits} bits",
-        )  # fmt: skip
+        self.run_training(state, run_epoch, train, bits, seed, (fit_rows, val_rows))
         return self
-
-    def encode(self, modality: str, features: np.ndarray) -> np.ndarray:
-        return encode_with(self.networks_[modality], self.inputs_[modality], features, self.device_)

@@ -79,7 +79,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import partial
 from typing import NamedTuple
 
 import numpy as np
@@ -94,21 +93,18 @@ from hashbench.methods._deep import (
     DeepMethod,
     DeepParams,
     ImageInput,
-    ModalityInput,
-    TrainingLog,
     TrainingState,
     batch_source,
     batches,
     check_deep_params,
-    encode_with,
     epoch_generator,
     log_spaced_rates,
     make_optimizer,
+    pairwise_nll,
     require_labels,
     set_learning_rate,
+    sign_codes,
     split_validation,
-    train_epochs,
-    validation_map,
 )
 from hashbench.registry import register_method
 
@@ -195,9 +191,9 @@ def discriminator(width: int) -> nn.Module:
     return nn.Sequential(nn.Linear(width, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 1))
 
 
-def pairwise_nll(theta: torch.Tensor, similarity: torch.Tensor) -> torch.Tensor:
-    """Mean over pairs of -(S Theta - log(1 + e^Theta)), with softplus."""
-    return (functional.softplus(theta) - similarity * theta).mean()
+def mean_pairwise_nll(theta: torch.Tensor, similarity: torch.Tensor) -> torch.Tensor:
+    """The pairwise likelihood term as a mean over its pairs."""
+    return pairwise_nll(theta, similarity) / similarity.numel()
 
 
 def fool_loss(logits: torch.Tensor) -> torch.Tensor:
@@ -228,8 +224,8 @@ def semantic_loss_terms(
     the labels of the batch.
     """
     return {
-        "feature_pairs": pairwise_nll(0.5 * anchor_features @ output.feature.T, similarity),
-        "hash_pairs": pairwise_nll(0.5 * anchor_hashes @ output.hashed.T, similarity),
+        "feature_pairs": mean_pairwise_nll(0.5 * anchor_features @ output.feature.T, similarity),
+        "hash_pairs": mean_pairwise_nll(0.5 * anchor_hashes @ output.hashed.T, similarity),
         "quantisation": ((codes - output.hashed) ** 2).mean(),
         "labels": ((labels - output.labels) ** 2).mean(),
     }
@@ -238,11 +234,6 @@ def semantic_loss_terms(
 def weighted_sum(terms: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Tensor:
     """sum of weight x term over the terms present."""
     return sum(weights[name] * value for name, value in terms.items())
-
-
-def sign_codes(values: torch.Tensor) -> torch.Tensor:
-    """±1 codes with sign(0) = +1."""
-    return torch.where(values >= 0, 1.0, -1.0).to(values.dtype)
 
 
 def epoch_rates(start: float, schedule: str, epochs: int) -> np.ndarray:
@@ -277,10 +268,7 @@ class SsahTraining:
         self.seed = seed
         self.fit_rows, self.val_rows = split_validation(train.n, p.val_fraction, seed)
         n = len(self.fit_rows)
-        method.inputs_ = {
-            "image": ModalityInput.fit(train.image[self.fit_rows], p, raw_images=p.backbone != "none"),
-            "text": ModalityInput.fit(train.text[self.fit_rows], p, raw_images=False),
-        }
+        method.fit_inputs(train, self.fit_rows)
         self.networks = build_networks(train, labels, bits, p)
         for network in self.networks.values():
             network.to(device)
@@ -397,16 +385,8 @@ class Ssah(DeepMethod):
         torch.manual_seed(seed)
         training = self.Training(self, train, bits, seed, device)
         self.networks_, self.device_ = training.networks, device
-        validate = None
-        if len(training.val_rows):
-            validate = partial(validation_map, self.encode, train, training.fit_rows, training.val_rows)
-        key = {"method": self.name, "params": self.get_params(), "bits": bits, "seed": seed, "n": train.n}
-        self.log_: TrainingLog = train_epochs(
-            training.state, training.run_epoch, epochs=self.params.epochs, key=key, validate=validate,
-            checkpoint=self.checkpoint_path, description=f"{self.name} {bits} bits",
-        )  # fmt: skip
+        self.run_training(training.state, training.run_epoch, train, bits, seed, (training.fit_rows, training.val_rows))
         return self
 
-    def encode(self, modality: str, features: np.ndarray) -> np.ndarray:
-        network = self.networks_[modality]
-        return encode_with(network, self.inputs_[modality], features, self.device_, lambda output: output.hashed)
+    def hash_output(self, output: Outputs) -> torch.Tensor:
+        return output.hashed

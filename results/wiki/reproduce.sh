@@ -9,3 +9,4 @@ done
 hashbench run --method cmfh --param db_codes=unified --bits 16 32 64 128 --seed 0 1 2 --results records --format csv
 hashbench run --method seph-km --param db_codes=modality --bits 16 32 64 128 --seed 0 1 2 --results records --format csv
 hashbench table --results records
+python fit_times.py records
