@@ -1,4 +1,4 @@
-"""The ``hashbench`` command: run, list, table, check, check-dataset, bench-search, new.
+"""The ``hashbench`` command: run, grid, list, table, check, check-dataset, bench-search, new.
 
 A :class:`~hashbench.errors.UsageError` (or a bad argument) ends the command
 with one line on stderr and exit status 2; nothing is written for that run.
@@ -20,9 +20,11 @@ from hashbench import benchsearch, registry
 from hashbench.conformance import RULES, check_dataset, check_method
 from hashbench.device import DEVICES
 from hashbench.errors import UsageError
+from hashbench.experiment import run_stored
 from hashbench.featurefile import looks_like_path
+from hashbench.grid import load_grid
 from hashbench.method import parse_param
-from hashbench.runner import MAX_BITS, RunConfig, checkpoint_path, execute, load_dataset, make_method, run_id
+from hashbench.runner import MAX_BITS, RunConfig, load_dataset
 from hashbench.scaffold import scaffold
 from hashbench.search import BACKENDS
 from hashbench.store import ResultsStore
@@ -79,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--search-backend", choices=BACKENDS, default="auto", help="Hamming search and evaluation path (default auto)"
     )
 
+    grid = commands.add_parser("grid", help="run every configuration of a grid file, then print its table")
+    grid.add_argument("config", help="grid file (TOML; see configs/)")
+    grid.add_argument("--results", default="results", help="results folder (default ./results)")
+    grid.add_argument("--metric", default="map", help="metric of the table printed at the end")
+    grid.add_argument("--format", choices=FORMATS, default="markdown")
+    grid.add_argument("--device", choices=DEVICES, default="cpu", help="torch device of deep methods")
+
     commands.add_parser("list", help="registered methods and datasets, with their origin")
 
     table = commands.add_parser("table", help="comparison table of the results store")
@@ -127,22 +136,12 @@ def _command_run(args: argparse.Namespace) -> None:
     params = dict(parse_param(method_class, assignment) for assignment in args.param)
     dataset = load_dataset(args.dataset)
     store = ResultsStore(args.results)
-    records = []
-    for bits in args.bits:
-        for seed in args.seed:
-            config = RunConfig(args.method, args.dataset, bits, seed, params)
-            method = make_method(config)
-            existing = None if args.rerun else store.get(run_id(config, method, dataset))
-            if existing is not None:
-                records.append({**existing, "stored": "already there"})
-                continue
-            result = execute(
-                config, dataset, method, backend=args.search_backend, device=args.device,
-                checkpoint_dir=store.checkpoint_dir,
-            )  # fmt: skip
-            record = store.write(result.record, result.codes)
-            checkpoint_path(store.checkpoint_dir, record["run_id"]).unlink(missing_ok=True)
-            records.append({**record, "stored": str(store.path_of(record["run_id"]))})
+    options = {"rerun": args.rerun, "backend": args.search_backend, "device": args.device}
+    records = [
+        run_stored(RunConfig(args.method, args.dataset, bits, seed, params), dataset, store, **options)
+        for bits in args.bits
+        for seed in args.seed
+    ]
     if args.format == "json":
         print(json.dumps([{k: v for k, v in r.items() if k != "stored"} for r in records], indent=1))
     elif args.format == "csv":
@@ -154,6 +153,21 @@ def _command_run(args: argparse.Namespace) -> None:
         print(out.getvalue(), end="")
     else:
         print(tabulate(_summary_rows(records), headers="keys", tablefmt="github"))
+
+
+def _command_grid(args: argparse.Namespace) -> None:
+    configurations = load_grid(args.config).configurations()
+    datasets = {name: load_dataset(name) for name in dict.fromkeys(c.dataset for c in configurations)}
+    store, run_ids = ResultsStore(args.results), []
+    for number, config in enumerate(configurations, start=1):
+        record = run_stored(config, datasets[config.dataset], store, device=args.device)
+        run_ids.append(record["run_id"])
+        variant = f" ({record['variant']})" if record.get("variant") else ""
+        done = "already there" if record["stored"] == "already there" else f"{record['timings']['fit_s']:.1f} s fit"
+        print(f"[{number}/{len(configurations)}] {config.method}{variant} {config.dataset} {config.bits} bits "
+              f"seed {config.seed}: {done}", file=sys.stderr, flush=True)  # fmt: skip
+    frame = store.frame()
+    print(render(frame[frame["run_id"].isin(run_ids)], metric=args.metric, fmt=args.format))
 
 
 def _command_list(args: argparse.Namespace) -> None:
@@ -253,6 +267,7 @@ def _command_new(args: argparse.Namespace) -> None:
 
 COMMANDS = {
     "run": _command_run,
+    "grid": _command_grid,
     "list": _command_list,
     "table": _command_table,
     "check": _command_check,

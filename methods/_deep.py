@@ -98,13 +98,15 @@ class DeepMethod(HashMethod):
         bits: int,
         seed: int,
         rows: tuple[np.ndarray, np.ndarray],
+        epochs: int | None = None,
     ) -> None:
-        """Run :func:`train_epochs` for this configuration (``rows``: training and validation rows); keep its log."""
+        """Run :func:`train_epochs` for this configuration (``rows``: training and validation rows; ``epochs``:
+        the parameter ``epochs`` unless given); keep its log."""
         fit_rows, val_rows = rows
         validate = partial(validation_map, self.encode, train, fit_rows, val_rows) if len(val_rows) else None
         key = {"method": self.name, "params": self.get_params(), "bits": bits, "seed": seed, "n": train.n}
         self.log_ = train_epochs(
-            state, run_epoch, epochs=self.params.epochs, key=key, validate=validate,
+            state, run_epoch, epochs=epochs or self.params.epochs, key=key, validate=validate,
             checkpoint=self.checkpoint_path, description=f"{self.name} {bits} bits",
         )  # fmt: skip
 

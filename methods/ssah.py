@@ -243,6 +243,11 @@ def epoch_rates(start: float, schedule: str, epochs: int) -> np.ndarray:
     return log_spaced_rates(start, math.sqrt(10), epochs)
 
 
+def combined_codes(caches: dict[str, torch.Tensor], names: list[str]) -> torch.Tensor:
+    """B = sign of the sum of the named networks' cached hash outputs."""
+    return sign_codes(sum(caches[f"{name}_hash"] for name in names))
+
+
 def build_networks(train: TrainView, labels: np.ndarray, bits: int, p: SsahParams) -> dict[str, nn.Module]:
     """LabelNet, ImageNet, TextNet and the two discriminators, freshly initialised."""
     n_labels, width = labels.shape[1], p.semantic_width
@@ -269,7 +274,7 @@ class SsahTraining:
         self.fit_rows, self.val_rows = split_validation(train.n, p.val_fraction, seed)
         n = len(self.fit_rows)
         method.fit_inputs(train, self.fit_rows)
-        self.networks = build_networks(train, labels, bits, p)
+        self.networks = self.build_networks(train, labels, bits)
         for network in self.networks.values():
             network.to(device)
         self.labels = torch.from_numpy(labels[self.fit_rows].astype(np.float32)).to(device)
@@ -279,20 +284,30 @@ class SsahTraining:
         }
         starts = {"label": p.lr_label, "image": p.lr_image, "text": p.lr_text}
         starts |= {f"discriminator_{m}": p.lr_discriminator for m in MODALITIES}
+        starts = {name: start for name, start in starts.items() if name in self.networks}
         if p.lr_schedule not in SCHEDULES:
             raise UsageError(f"lr_schedule={p.lr_schedule!r}: expected one of {', '.join(SCHEDULES)}")
         self.rates = {name: epoch_rates(start, p.lr_schedule, p.epochs) for name, start in starts.items()}
         self.optimizers = {name: make_optimizer("adam", self.networks[name].parameters(), start, 0.0)
                            for name, start in starts.items()}  # fmt: skip
+        self.coded = [name for name in ("label", *MODALITIES) if name in self.networks]
         caches = {}
-        for name in ("label", *MODALITIES):  # random starting caches, as released
+        for name in self.coded:  # random starting caches, as released
             caches[f"{name}_feature"] = torch.randn(n, p.semantic_width).to(device)
             caches[f"{name}_hash"] = torch.randn(n, bits).to(device)
-        caches["codes"] = sign_codes(caches["label_hash"] + caches["image_hash"] + caches["text_hash"])
+        caches["codes"] = combined_codes(caches, self.coded)
         self.caches = caches
         self.state = TrainingState(self.networks, self.optimizers, caches)  # the same dict, restored on resume
         self.weights = {"feature_pairs": p.alpha, "hash_pairs": p.gamma, "quantisation": p.beta, "labels": p.eta,
                         "adversarial": p.delta}  # fmt: skip
+
+    def build_networks(self, train: TrainView, labels: np.ndarray, bits: int) -> dict[str, nn.Module]:
+        """The networks this training runs (SSAH: all five of :func:`build_networks`)."""
+        return build_networks(train, labels, bits, self.params)
+
+    def anchor(self, name: str) -> str:
+        """Whose cached outputs supervise network ``name`` and are the discriminators' real class: LabelNet's."""
+        return "label"
 
     def similarity(self, batch: torch.Tensor) -> torch.Tensor:
         """S between every training item and the batch (n x b)."""
@@ -316,11 +331,11 @@ class SsahTraining:
         return {key: float(np.mean([record[key] for record in records])) for key in records[0]}
 
     def batch_terms(self, name: str, batch: torch.Tensor, output: Outputs) -> dict[str, torch.Tensor]:
-        """The loss terms of network ``name`` on a batch (LabelNet's cached outputs supervise every network)."""
-        c = self.caches
-        terms = semantic_loss_terms(output, c["label_feature"], c["label_hash"], self.similarity(batch),
+        """The loss terms of network ``name`` on a batch (the :meth:`anchor`'s cached outputs supervise it)."""
+        c, anchor = self.caches, self.anchor(name)
+        terms = semantic_loss_terms(output, c[f"{anchor}_feature"], c[f"{anchor}_hash"], self.similarity(batch),
                                     c["codes"][batch], self.labels[batch])  # fmt: skip
-        if name in MODALITIES:
+        if f"discriminator_{name}" in self.networks:
             judge = self.networks[f"discriminator_{name}"]
             judge.requires_grad_(False)  # the gradient flows through D into the modality network, D stays fixed
             terms["adversarial"] = fool_loss(judge(output.feature))
@@ -331,11 +346,11 @@ class SsahTraining:
         """One pass of both discriminators over the cached features; the mean batch loss."""
         losses = []
         for batch in batches(len(self.fit_rows), self.params.batch_size, generator):
-            label_features = self.caches["label_feature"][batch]
             for modality in MODALITIES:
                 name = f"discriminator_{modality}"
                 judge, optimizer = self.networks[name], self.optimizers[name]
-                loss = discriminator_loss(judge(self.caches[f"{modality}_feature"][batch]), judge(label_features))
+                real = self.caches[f"{self.anchor(modality)}_feature"][batch]
+                loss = discriminator_loss(judge(self.caches[f"{modality}_feature"][batch]), judge(real))
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -343,13 +358,16 @@ class SsahTraining:
         return float(np.mean(losses))
 
     def run_epoch(self, epoch: int) -> dict[str, float]:
-        """LabelNet, discriminators, ImageNet, TextNet, then B; the epoch's mean losses."""
+        """LabelNet, discriminators, ImageNet, TextNet (those present), then B; the epoch's mean losses."""
         for name, optimizer in self.optimizers.items():
             set_learning_rate(optimizer, self.rates[name][epoch])
         generator = epoch_generator(self.seed, epoch)
-        losses = self.network_pass("label", generator)
-        self.refresh_label_caches()
-        losses["loss_discriminators"] = self.discriminator_pass(generator)
+        losses = {}
+        if "label" in self.networks:
+            losses |= self.network_pass("label", generator)
+            self.refresh_label_caches()
+        if "discriminator_image" in self.networks:
+            losses["loss_discriminators"] = self.discriminator_pass(generator)
         for modality in MODALITIES:
             losses |= self.network_pass(modality, generator)
         self.update_codes()
@@ -365,9 +383,8 @@ class SsahTraining:
         self.caches["label_feature"], self.caches["label_hash"] = output.feature, output.hashed
 
     def update_codes(self) -> None:
-        """B = sign(H_L + H_I + H_T) over the training set."""
-        c = self.caches
-        c["codes"] = sign_codes(c["label_hash"] + c["image_hash"] + c["text_hash"])
+        """B = sign(H_L + H_I + H_T) over the training set (the networks present)."""
+        self.caches["codes"] = combined_codes(self.caches, self.coded)
 
 
 @register_method("ssah")

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from interruption import interrupted_then_resumed
+from deep_habits import assert_resumes_like_uninterrupted
 from PIL import Image
 
 from hashbench import registry
@@ -122,16 +122,8 @@ def test_codes_do_not_depend_on_the_encoding_batch_size(wiki_train, monkeypatch)
 def test_an_interrupted_fit_resumes_from_its_last_epoch_and_ends_where_an_uninterrupted_one_does(
     wiki_train, tmp_path, monkeypatch
 ):
-    uninterrupted = Dcmh(**SMALL).fit(wiki_train, 16, seed=0)
-    resumed = interrupted_then_resumed(lambda: Dcmh(**SMALL), wiki_train, 16, tmp_path / "run.pt", monkeypatch,
-                                       dcmh, "objective", fail_on_call=3)  # fmt: skip
-    assert resumed.fit_info()["resumed_from_epoch"] == 2
-    assert resumed.fit_info()["losses"] == uninterrupted.fit_info()["losses"]
-    for modality in ("image", "text"):
-        np.testing.assert_array_equal(
-            resumed.encode(modality, wiki_train.features(modality)),
-            uninterrupted.encode(modality, wiki_train.features(modality)),
-        )
+    assert_resumes_like_uninterrupted(lambda: Dcmh(**SMALL), wiki_train, 16, tmp_path / "run.pt", monkeypatch,
+                                      dcmh, "objective", fail_on_call=3, epoch=2)  # fmt: skip
 
 
 def test_a_checkpoint_of_another_configuration_is_not_resumed(wiki_train, tmp_path):

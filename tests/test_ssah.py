@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from interruption import interrupted_then_resumed
+from deep_habits import assert_resumes_like_uninterrupted, assert_seeded_and_encodes_from_one_modality
 
 from hashbench import registry
 from hashbench.data import TrainView
@@ -110,22 +110,12 @@ def test_the_adversarial_gradient_reaches_the_modality_network_and_leaves_the_di
 
 
 def test_same_seed_same_codes_and_encoding_needs_one_modality(wiki_train):
-    codes = [Ssah(**SMALL).fit(wiki_train, 16, seed=s).encode("image", wiki_train.image) for s in (1, 1, 2)]
-    np.testing.assert_array_equal(codes[0], codes[1])
-    assert (codes[0] != codes[2]).any()
-    method = Ssah(**SMALL).fit(wiki_train, 16, seed=1)
-    method.networks_ = {"image": method.networks_["image"]}  # no label, text or discriminator network
-    np.testing.assert_array_equal(method.encode("image", wiki_train.image), codes[0])
+    assert_seeded_and_encodes_from_one_modality(lambda: Ssah(**SMALL), wiki_train, "image")
 
 
 def test_an_interrupted_fit_resumes_and_ends_like_an_uninterrupted_one(wiki_train, tmp_path, monkeypatch):
-    params = {**SMALL, "epochs": 3}
-    whole = Ssah(**params).fit(wiki_train, 8, seed=0)
-    resumed = interrupted_then_resumed(lambda: Ssah(**params), wiki_train, 8, tmp_path / "run.pt", monkeypatch,
-                                       SsahTraining, "update_codes", fail_on_call=2)  # fmt: skip
-    assert resumed.fit_info()["resumed_from_epoch"] == 1
-    assert resumed.fit_info()["losses"] == whole.fit_info()["losses"]
-    np.testing.assert_array_equal(resumed.encode("text", wiki_train.text), whole.encode("text", wiki_train.text))
+    assert_resumes_like_uninterrupted(lambda: Ssah(**{**SMALL, "epochs": 3}), wiki_train, 8, tmp_path / "run.pt",
+                                      monkeypatch, SsahTraining, "update_codes", fail_on_call=2, epoch=1)  # fmt: skip
 
 
 def test_an_unknown_schedule_is_a_usage_error(wiki_train):

@@ -1,0 +1,33 @@
+"""Configurations against a results store: reuse the stored record, or run the configuration and store it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hashbench.data import CrossModalDataset
+from hashbench.runner import RunConfig, checkpoint_path, execute, make_method, run_id
+from hashbench.store import ResultsStore
+
+
+def run_stored(
+    config: RunConfig,
+    dataset: CrossModalDataset,
+    store: ResultsStore,
+    *,
+    rerun: bool = False,
+    backend: str = "auto",
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """The record of ``config``: the stored one (unless ``rerun``), or a fresh run's, written atomically.
+
+    The returned record has a ``stored`` key: "already there" or the path it was written to. A deep
+    method's checkpoint lives in the store while it trains and is deleted once the record is written.
+    """
+    method = make_method(config)
+    existing = None if rerun else store.get(run_id(config, method, dataset))
+    if existing is not None:
+        return {**existing, "stored": "already there"}
+    result = execute(config, dataset, method, backend=backend, device=device, checkpoint_dir=store.checkpoint_dir)
+    record = store.write(result.record, result.codes)
+    checkpoint_path(store.checkpoint_dir, record["run_id"]).unlink(missing_ok=True)
+    return {**record, "stored": str(store.path_of(record["run_id"]))}

@@ -1,0 +1,226 @@
+"""UDSPH: Self-supervised Deep Semantics-Preserving Hashing (Lu, Duan & Yuan, J. Tsinghua Univ. 2022).
+
+Supervised. **Reconstructed from the paper's abstract** (the only part of the
+paper available) on the SSAH framework that it extends; the numbers it gives
+are this reconstruction's, not the paper's. The abstract names two parts:
+
+* a **global, label-guided** part: SSAH as :mod:`hashbench.methods.ssah`
+  implements it (LabelNet, the image and text networks, two discriminators,
+  the pairwise likelihood on semantic features and hash outputs,
+  quantisation, label prediction, and an adversarial term whose gradients
+  reach the modality networks), with SSAH's defaults;
+* a **local** part: cross-modal attention between the words of a text and
+  the regions of an image, in the spirit of stacked cross attention (Lee et
+  al., ECCV 2018), whose similarity is made to preserve the label relation.
+
+Local vectors, in a shared ``attention_width``-dimensional space (d):
+
+* text: one vector per present word (text value > 0; the ``max_words``
+  largest per item), the word's embedding weighted by its value. The
+  embedding table is TextNet's own: the column of its first layer that reads
+  the word (on the raw channel of the multi-scale fusion), projected to d by
+  a learned linear map. Sharing it is what lets the attention loss shape the
+  hash codes; a separate table would train beside the networks and change
+  nothing that ``encode`` uses;
+* image: ``slots`` (m) learned "semantic slots", a linear map of ImageNet's
+  semantic feature to m x d, in both input modes (the spatial cells of a
+  backbone's last feature map are not wired up).
+
+For word i and region j, s_ij = cos(w_i, r_j). Text to image: a_ij =
+softmax_j(lambda s_ij), v_i = sum_j a_ij r_j, and R_t = mean_i cos(w_i, v_i)
+over the present words; image to text symmetrically, each region attending
+over the present words; R(I, T) = (R_t + R_i) / 2. Within a mini-batch the
+pairwise likelihood with Theta_ab = tau R(I_a, T_b) and S_ab = [a and b share
+a label] is added with weight mu, as a mean over the batch's pairs, to the
+network being trained: in ImageNet's pass the text side comes from TextNet
+as it is (no gradient), in TextNet's pass the image slots come from the
+cached image features. Attention is used in training only: ``encode`` takes
+one modality through its network's hash layer, as SSAH's.
+
+Ablations through the switches (each true by default): ``attention`` (the
+local term), ``adversarial`` (the discriminators and their term) and
+``label_net`` (without LabelNet each modality network is supervised by the
+other's cached features and hash outputs, as in DCMH, the discriminators
+tell a modality's features from the other's, and B = sign(H_I + H_T); the
+label-prediction term stays, since it is the modality networks' own head).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from hashbench.data import TrainView
+from hashbench.errors import UsageError
+from hashbench.method import Reference
+from hashbench.methods.ssah import MODALITIES, Outputs, Ssah, SsahParams, SsahTraining, mean_pairwise_nll
+from hashbench.registry import register_method
+
+_EPS = 1e-8
+
+
+@dataclass(frozen=True)
+class UdsphParams(SsahParams):
+    """UDSPH parameters: SSAH's (see :class:`~hashbench.methods.ssah.SsahParams`) and the local part's.
+
+    attention, adversarial, label_net: switch the local attention term, the discriminators, LabelNet.
+    mu: weight of the attention term.
+    tau: scale of the local similarity in the likelihood (Theta = tau R).
+    smoothing: inverse temperature lambda of the attention softmax.
+    attention_width: d, the width of the shared space of word and region vectors.
+    slots: m, the number of image semantic slots.
+    max_words: the most words per text that attend (the largest values).
+    """
+
+    attention: bool = True
+    adversarial: bool = True
+    label_net: bool = True
+    mu: float = 1.0
+    tau: float = 5.0
+    smoothing: float = 9.0
+    attention_width: int = 256
+    slots: int = 8
+    max_words: int = 32
+
+
+def present_words(text: np.ndarray, max_words: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per text, the indices of its ``max_words`` largest positive values and those values (0: padding).
+
+    Ties keep the lower index; the width is that of the wordiest text (at most ``max_words``).
+    """
+    text = np.asarray(text, dtype=np.float32)
+    order = np.argsort(-text, axis=1, kind="stable")
+    width = max(1, min(max_words, int((text > 0).sum(axis=1).max(initial=0))))
+    index = order[:, :width]
+    values = np.take_along_axis(text, index, axis=1)
+    return torch.from_numpy(index.copy()), torch.from_numpy(np.where(values > 0, values, 0.0).astype(np.float32))
+
+
+def attention_weights(cosines: torch.Tensor, present: torch.Tensor, smoothing: float, dim: int) -> torch.Tensor:
+    """softmax over ``dim`` of smoothing x cosines among the ``present`` entries; 0 elsewhere (all 0 where
+    nothing is present)."""
+    logits = (smoothing * cosines).masked_fill(~present, -torch.inf)
+    return torch.nan_to_num(torch.softmax(logits, dim=dim), nan=0.0)
+
+
+def local_similarity(words: torch.Tensor, regions: torch.Tensor, smoothing: float) -> torch.Tensor:
+    """R(I_a, T_b) for every image a and text b: the mean of text-to-image and image-to-text attention scores.
+
+    ``words``: (texts, k, d), zero vectors for padding (they neither attend nor are attended to);
+    ``regions``: (images, m, d). Returns (images, texts). A text without words scores 0 with every image.
+    """
+    present = (words.norm(dim=-1) > 0)[None, :, :, None]  # (1, t, k, 1)
+    word_norm, region_norm = words.norm(dim=-1).clamp_min(_EPS), regions.norm(dim=-1).clamp_min(_EPS)
+    dots = torch.einsum("tkd,imd->itkm", words, regions)
+    cosines = dots / (word_norm[None, :, :, None] * region_norm[:, None, None, :])
+
+    # each word attends over the regions: v = sum_j a_j r_j, cos(w, v) = (a . dots) / (|w| |v|), |v|^2 = a G a
+    to_regions = attention_weights(cosines, present, smoothing, dim=3)
+    region_gram = regions @ regions.transpose(1, 2)
+    attended = torch.einsum("itkm,imn,itkn->itk", to_regions, region_gram, to_regions).clamp_min(_EPS**2).sqrt()
+    word_scores = (to_regions * dots).sum(dim=3) / (word_norm[None] * attended)
+    text_to_image = word_scores.sum(dim=2) / present.sum(dim=2).clamp_min(1)[..., 0]
+
+    # each region attends over the present words
+    to_words = attention_weights(cosines, present, smoothing, dim=2)
+    word_gram = words @ words.transpose(1, 2)
+    attended = torch.einsum("itkm,tkl,itlm->itm", to_words, word_gram, to_words).clamp_min(_EPS**2).sqrt()
+    image_to_text = ((to_words * dots).sum(dim=2) / (region_norm[:, None, :] * attended)).mean(dim=2)
+    return (text_to_image + image_to_text) / 2
+
+
+class WordVectors(nn.Module):
+    """Word vectors of texts from TextNet's first layer: column k (raw channel) projected to d, times the value."""
+
+    def __init__(self, first_layer: nn.Linear, vocabulary: int, width: int) -> None:
+        super().__init__()
+        self.vocabulary = vocabulary
+        self.projection = nn.Linear(first_layer.out_features, width, bias=False)
+        self._first_layer = [first_layer]  # a reference, not a submodule: TextNet owns it
+
+    def forward(self, index: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        """(texts, k) word indices and values -> (texts, k, d) vectors, zero where the value is 0."""
+        used, position = torch.unique(index, return_inverse=True)
+        columns = self._first_layer[0].weight[:, : self.vocabulary][:, used].T
+        return self.projection(columns)[position] * values[..., None]
+
+
+class SemanticSlots(nn.Module):
+    """m image slots: a linear map of the semantic feature to m x d."""
+
+    def __init__(self, feature_width: int, slots: int, width: int) -> None:
+        super().__init__()
+        self.slots, self.width = slots, width
+        self.map = nn.Linear(feature_width, slots * width)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.map(features).view(len(features), self.slots, self.width)
+
+
+class UdsphTraining(SsahTraining):
+    """SSAH's training with the switches and the cross-modal attention term."""
+
+    def __init__(self, method: Udsph, train: TrainView, bits: int, seed: int, device: str) -> None:
+        p = method.params
+        for name in ("mu", "tau", "smoothing"):
+            if getattr(p, name) < 0:
+                raise UsageError(f"{name}={getattr(p, name)}: expected a number >= 0")
+        if min(p.attention_width, p.slots, p.max_words) < 1:
+            raise UsageError(f"attention_width={p.attention_width}, slots={p.slots}, max_words={p.max_words}: "
+                             "expected positive integers")  # fmt: skip
+        super().__init__(method, train, bits, seed, device)
+        self.weights["attention"] = p.mu
+        index, values = present_words(train.text[self.fit_rows], p.max_words)
+        self.word_index, self.word_values = index.to(device), values.to(device)
+
+    def build_networks(self, train: TrainView, labels: np.ndarray, bits: int) -> dict[str, nn.Module]:
+        """SSAH's networks less the switched-off ones; ImageNet and TextNet carry the local heads."""
+        p = self.params
+        networks = super().build_networks(train, labels, bits)
+        if not p.label_net:
+            del networks["label"]
+        if not p.adversarial:
+            del networks["discriminator_image"], networks["discriminator_text"]
+        if p.attention:  # submodules, so that each modality's optimiser and checkpoint cover them
+            networks["image"].local_head = SemanticSlots(p.semantic_width, p.slots, p.attention_width)
+            first_layer = networks["text"].trunk[1]
+            networks["text"].local_head = WordVectors(first_layer, train.text.shape[1], p.attention_width)
+        return networks
+
+    def anchor(self, name: str) -> str:
+        """LabelNet's outputs when it is on; otherwise the other modality's."""
+        if "label" in self.networks:
+            return "label"
+        return "text" if name == "image" else "image"
+
+    def batch_terms(self, name: str, batch: torch.Tensor, output: Outputs) -> dict[str, torch.Tensor]:
+        terms = super().batch_terms(name, batch, output)
+        if self.params.attention and name in MODALITIES:
+            terms["attention"] = self.attention_term(name, batch, output)
+        return terms
+
+    def attention_term(self, name: str, batch: torch.Tensor, output: Outputs) -> torch.Tensor:
+        """The likelihood of the batch's label relation under Theta = tau R(I_a, T_b); only ``name``'s side
+        carries a gradient."""
+        image_head, text_head = self.networks["image"].local_head, self.networks["text"].local_head
+        with torch.set_grad_enabled(name == "image"):
+            features = output.feature if name == "image" else self.caches["image_feature"][batch]
+            regions = image_head(features)
+        with torch.set_grad_enabled(name == "text"):
+            words = text_head(self.word_index[batch], self.word_values[batch])
+        similarity = (self.labels[batch] @ self.labels[batch].T > 0).float()
+        theta = self.params.tau * local_similarity(words, regions, self.params.smoothing)
+        return mean_pairwise_nll(theta, similarity)
+
+
+@register_method("udsph")
+class Udsph(Ssah):
+    """UDSPH (Lu, Duan & Yuan, 2022), reconstructed from its abstract: SSAH plus cross-modal attention."""
+
+    reference = Reference("Lu, Duan & Yuan", "Self-supervised Deep Semantics-Preserving Hashing",
+                          "J. Tsinghua Univ. (Sci. & Tech.) 62(9)", 2022)  # fmt: skip
+    Params = UdsphParams
+    Training = UdsphTraining

@@ -1,0 +1,101 @@
+"""hashbench grid: the TOML schema, its one-line errors, the configurations, resume, and the shipped configs."""
+
+from pathlib import Path
+
+import pytest
+
+from hashbench import registry
+from hashbench.cli import main
+from hashbench.errors import UsageError
+from hashbench.grid import MethodEntry, load_grid
+from hashbench.runner import RunConfig
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+SMALL_GRID = """
+[grid]
+datasets = ["wiki"]
+bits = [16, 32]
+seeds = [0]
+
+[[methods]]
+name = "cmfh"
+
+[[methods]]
+name = "cca-itq"
+params = { iters = 10 }
+"""
+
+
+def write(tmp_path, text, name="grid.toml"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_grid_expands_to_every_configuration_with_typed_parameters(tmp_path):
+    grid = load_grid(write(tmp_path, SMALL_GRID))
+    assert grid.methods == (MethodEntry("cmfh", {}), MethodEntry("cca-itq", {"iters": 10}))
+    assert grid.configurations() == [
+        RunConfig("cmfh", "wiki", 16, 0, {}),
+        RunConfig("cmfh", "wiki", 32, 0, {}),
+        RunConfig("cca-itq", "wiki", 16, 0, {"iters": 10}),
+        RunConfig("cca-itq", "wiki", 32, 0, {"iters": 10}),
+    ]
+
+
+def test_a_feature_file_is_found_beside_the_grid_file(tmp_path):
+    grid = load_grid(write(tmp_path, SMALL_GRID.replace('"wiki"', '"data/mine.npz"')))
+    assert grid.datasets == (str(tmp_path / "data" / "mine.npz"),)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("bits = [16, 32]", "bits = [16, 0]"), r"\[grid\] bits = \[16, 0\]: expected a list of integers >= 1"),
+        (("seeds = [0]", "seeds = [-1]"), r"\[grid\] seeds = \[-1\]: expected a list of integers >= 0"),
+        (("seeds = [0]", "seed = [0]"), r"\[grid\] has an unknown key 'seed'"),
+        (('name = "cmfh"', 'name = "nope"'), r"#1 \(nope\): .*'nope'"),
+        (("iters = 10", "iters = 1.5"), r"#2 \(cca-itq\): --param iters=1.5: expected a number like 50"),
+        (("iters = 10", "steps = 10"), r"#2 \(cca-itq\): --param 'steps' is not a parameter"),
+        (('datasets = ["wiki"]', "datasets = []"), r"\[grid\] datasets = \[\]: expected a list"),
+        (("[[methods]]", "[[method]]"), r"expected a \[grid\] table and at least one \[\[methods\]\] entry"),
+        (("bits = [16, 32]", "bits = [16, 32"), "not a valid TOML file"),
+    ],
+)
+def test_a_bad_grid_file_is_one_line_naming_the_file(tmp_path, change, message):
+    path = write(tmp_path, SMALL_GRID.replace(*change))
+    with pytest.raises(UsageError, match=message) as error:
+        load_grid(path)
+    assert str(error.value).startswith(str(path)) and "\n" not in str(error.value)
+
+
+def test_a_missing_grid_file_exits_2_and_writes_nothing(tmp_path, capsys):
+    assert main(["grid", str(tmp_path / "none.toml"), "--results", str(tmp_path / "out")]) == 2
+    assert "none.toml: no such grid file" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_grid_runs_what_is_missing_and_prints_its_table(tmp_path, capsys):
+    path, results = write(tmp_path, SMALL_GRID), tmp_path / "results"
+    assert main(["run", "--method", "cmfh", "--bits", "16", "--results", str(results)]) == 0
+    capsys.readouterr()
+    assert main(["grid", str(path), "--results", str(results)]) == 0
+    out, err = capsys.readouterr()
+    assert "[1/4] cmfh wiki 16 bits seed 0: already there" in err
+    assert "[3/4] cca-itq (iters=10) wiki 16 bits seed 0:" in err and err.count("already there") == 1
+    rows = [line for line in out.splitlines() if line.startswith("| c")]
+    assert [row.split("|")[1].strip() for row in rows] == ["cca-itq (iters=10)", "cmfh"]
+    assert len(list(results.glob("*.json"))) == 4
+    assert main(["grid", str(path), "--results", str(results)]) == 0  # everything is there now
+    assert capsys.readouterr().err.count("already there") == 4 and len(list(results.glob("*.json"))) == 4
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in CONFIGS.glob("*.toml")))
+def test_the_shipped_grids_are_valid(name):
+    assert load_grid(CONFIGS / name).configurations()
+
+
+def test_the_wikipedia_grid_covers_every_built_in_method():
+    built_in = {entry.name for entry in registry.methods.entries() if entry.origin == "built-in"}
+    assert {entry.name for entry in load_grid(CONFIGS / "wiki.toml").methods} == built_in
