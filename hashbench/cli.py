@@ -12,6 +12,7 @@ import io
 import json
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 from tabulate import tabulate
@@ -22,7 +23,7 @@ from hashbench.device import DEVICES
 from hashbench.errors import UsageError
 from hashbench.experiment import run_stored
 from hashbench.featurefile import looks_like_path
-from hashbench.grid import load_grid
+from hashbench.grid import load_grid, run_grid
 from hashbench.method import parse_param
 from hashbench.runner import MAX_BITS, RunConfig, load_dataset
 from hashbench.scaffold import scaffold
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--metric", default="map", help="metric of the table printed at the end")
     grid.add_argument("--format", choices=FORMATS, default="markdown")
     grid.add_argument("--device", choices=DEVICES, default="cpu", help="torch device of deep methods")
+    grid.add_argument("--workers", type=_positive, default=1, help="runs at once, in separate processes (default 1)")
 
     commands.add_parser("list", help="registered methods and datasets, with their origin")
 
@@ -155,19 +157,18 @@ def _command_run(args: argparse.Namespace) -> None:
         print(tabulate(_summary_rows(records), headers="keys", tablefmt="github"))
 
 
-def _command_grid(args: argparse.Namespace) -> None:
-    configurations = load_grid(args.config).configurations()
-    datasets = {name: load_dataset(name) for name in dict.fromkeys(c.dataset for c in configurations)}
-    store, run_ids = ResultsStore(args.results), []
-    for number, config in enumerate(configurations, start=1):
-        record = run_stored(config, datasets[config.dataset], store, device=args.device)
-        run_ids.append(record["run_id"])
-        variant = f" ({record['variant']})" if record.get("variant") else ""
-        done = "already there" if record["stored"] == "already there" else f"{record['timings']['fit_s']:.1f} s fit"
-        print(f"[{number}/{len(configurations)}] {config.method}{variant} {config.dataset} {config.bits} bits "
-              f"seed {config.seed}: {done}", file=sys.stderr, flush=True)  # fmt: skip
+def _command_grid(args: argparse.Namespace) -> int:
+    store = ResultsStore(args.results)
+    progress = partial(print, file=sys.stderr, flush=True)
+    report = run_grid(load_grid(args.config), store, workers=args.workers, device=args.device, report=progress)
     frame = store.frame()
-    print(render(frame[frame["run_id"].isin(run_ids)], metric=args.metric, fmt=args.format))
+    chosen = frame[frame["run_id"].isin(report.run_ids)]
+    if not chosen.empty:
+        print(render(chosen, metric=args.metric, fmt=args.format))
+    if report.failures:
+        progress(f"{len(report.failures)} run(s) failed; tracebacks in {store.failures_path}")
+        return 1
+    return 0
 
 
 def _command_list(args: argparse.Namespace) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hashbench.data import CrossModalDataset
-from hashbench.runner import RunConfig, checkpoint_path, execute, make_method, run_id
+from hashbench.runner import RunConfig, RunResult, checkpoint_path, execute, make_method, run_id
 from hashbench.store import ResultsStore
 
 
@@ -28,6 +28,12 @@ def run_stored(
     if existing is not None:
         return {**existing, "stored": "already there"}
     result = execute(config, dataset, method, backend=backend, device=device, checkpoint_dir=store.checkpoint_dir)
+    record = store_result(store, result)
+    return {**record, "stored": str(store.path_of(record["run_id"]))}
+
+
+def store_result(store: ResultsStore, result: RunResult) -> dict[str, Any]:
+    """Write a finished run's record and codes; then its training checkpoint is no longer needed."""
     record = store.write(result.record, result.codes)
     checkpoint_path(store.checkpoint_dir, record["run_id"]).unlink(missing_ok=True)
-    return {**record, "stored": str(store.path_of(record["run_id"]))}
+    return record

@@ -22,16 +22,32 @@ typo stops the grid at once instead of hours in.
 
 from __future__ import annotations
 
+import dataclasses
+import multiprocessing
+import os
 import sys
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hashbench import registry
 from hashbench.errors import UsageError
+from hashbench.experiment import store_result
 from hashbench.featurefile import looks_like_path
 from hashbench.method import parse_param
-from hashbench.runner import MAX_BITS, RunConfig
+from hashbench.runner import (
+    MAX_BITS,
+    RunConfig,
+    RunResult,
+    execute,
+    load_dataset,
+    make_method,
+    run_id,
+)
+from hashbench.store import ResultsStore
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -118,3 +134,94 @@ def load_grid(path: str | Path) -> Grid:
         seeds=_integers(path, "seeds", grid.get("seeds", [0]), 0, None),
         methods=tuple(_method_entry(path, i, table) for i, table in enumerate(methods)),
     )
+
+
+@dataclass
+class GridReport:
+    """What a grid run did: the run ids of its finished configurations and the failures it logged."""
+
+    run_ids: list[str] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _limit_threads(threads: int) -> None:
+    """Share the cores between worker processes: torch's and numba's thread pools."""
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        import numba
+
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    except ImportError:
+        pass
+
+
+def _execute_in_worker(config: RunConfig, device: str, checkpoint_dir: Path) -> RunResult:
+    return execute(config, load_dataset(config.dataset), make_method(config), device=device,
+                   checkpoint_dir=checkpoint_dir)  # fmt: skip
+
+
+def run_grid(
+    grid: Grid,
+    store: ResultsStore,
+    *,
+    workers: int = 1,
+    device: str = "cpu",
+    report: Callable[[str], None] = lambda line: None,
+) -> GridReport:
+    """Run every configuration of ``grid`` that ``store`` lacks; this process is the only writer of records.
+
+    ``workers`` > 1 runs configurations in that many processes (each with its share of the cores). A run
+    that raises is logged with its traceback in ``failures.jsonl`` of the store, and the grid goes on.
+    ``report`` gets one line per configuration.
+    """
+    configurations = grid.configurations()
+    datasets = {name: load_dataset(name) for name in dict.fromkeys(c.dataset for c in configurations)}
+    result, pending, total = GridReport(), {}, len(configurations)
+    for number, config in enumerate(configurations, start=1):
+        identity = run_id(config, make_method(config), datasets[config.dataset])
+        result.run_ids.append(identity)
+        if store.get(identity) is not None:
+            report(f"[{number}/{total}] {describe(config)}: already there")
+        else:
+            pending[number] = config
+
+    def finished(number: int, config: RunConfig, outcome: RunResult | BaseException) -> None:
+        if isinstance(outcome, BaseException):
+            failure = {"configuration": dataclasses.asdict(config), "error": f"{type(outcome).__name__}: {outcome}",
+                       "traceback": "".join(traceback.format_exception(outcome))}  # fmt: skip
+            store.log_failure(failure)
+            result.failures.append(failure)
+            report(f"[{number}/{total}] {describe(config)}: FAILED ({failure['error']})")
+            return
+        record = store_result(store, outcome)
+        report(f"[{number}/{total}] {describe(config)}: {record['timings']['fit_s']:.1f} s fit")
+
+    if workers == 1:
+        for number, config in pending.items():
+            try:
+                outcome = execute(config, datasets[config.dataset], make_method(config), device=device,
+                                  checkpoint_dir=store.checkpoint_dir)  # fmt: skip
+            except (UsageError, KeyboardInterrupt):
+                raise
+            except Exception as error:
+                outcome = error
+            finished(number, config, outcome)
+        return result
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_limit_threads, initargs=(threads,)) as pool:
+        futures = {pool.submit(_execute_in_worker, config, device, store.checkpoint_dir): (number, config)
+                   for number, config in pending.items()}  # fmt: skip
+        for future in as_completed(futures):
+            number, config = futures[future]
+            error = future.exception()
+            finished(number, config, error if error is not None else future.result())
+    return result
+
+
+def describe(config: RunConfig) -> str:
+    """A configuration in a few words, for progress lines."""
+    params = ", ".join(f"{key}={value}" for key, value in config.params.items())
+    return f"{config.method}{f' ({params})' if params else ''} {config.dataset} {config.bits} bits seed {config.seed}"

@@ -79,6 +79,17 @@ class ResultsStore:
         atomic_write(record_path, lambda file: file.write(json.dumps(record, indent=1).encode()))
         return record
 
+    @property
+    def failures_path(self) -> Path:
+        """The log of runs that raised: one JSON object per line (configuration, error, traceback)."""
+        return self.root / "failures.jsonl"
+
+    def log_failure(self, failure: dict[str, Any]) -> None:
+        """Append one failed run to :attr:`failures_path` (a single write of one line)."""
+        self._ensure_root()
+        with self.failures_path.open("a", encoding="utf-8") as log:
+            log.write(json.dumps(failure) + "\n")
+
     def codes(self, record: dict[str, Any]) -> dict[str, np.ndarray]:
         """The packed codes saved beside ``record``."""
         with np.load(self.root / record["codes_file"]) as data:

@@ -1,5 +1,10 @@
 """hashbench grid: the TOML schema, its one-line errors, the configurations, resume, and the shipped configs."""
 
+import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -99,3 +104,54 @@ def test_the_shipped_grids_are_valid(name):
 def test_the_wikipedia_grid_covers_every_built_in_method():
     built_in = {entry.name for entry in registry.methods.entries() if entry.origin == "built-in"}
     assert {entry.name for entry in load_grid(CONFIGS / "wiki.toml").methods} == built_in
+
+
+def test_a_run_that_raises_is_logged_and_the_grid_goes_on(tmp_path, capsys, monkeypatch):
+    path, results = write(tmp_path, SMALL_GRID.replace("bits = [16, 32]", "bits = [16]")), tmp_path / "results"
+
+    def breaks(self, train, bits, *, seed, device="cpu"):
+        raise RuntimeError("diverged")
+
+    monkeypatch.setattr(registry.methods.get("cmfh"), "fit", breaks)
+    assert main(["grid", str(path), "--results", str(results)]) == 1
+    err = capsys.readouterr().err
+    assert "[1/2] cmfh wiki 16 bits seed 0: FAILED (RuntimeError: diverged)" in err and "1 run(s) failed" in err
+    (failure,) = [json.loads(line) for line in (results / "failures.jsonl").read_text().splitlines()]
+    assert failure["configuration"]["method"] == "cmfh" and "in breaks" in failure["traceback"]
+    assert [p.name.split("__")[1] for p in results.glob("*.json")] == ["cca-itq"]
+    monkeypatch.undo()
+    assert main(["grid", str(path), "--results", str(results)]) == 0  # the failed run runs again, the rest is kept
+    assert "[2/2] cca-itq (iters=10) wiki 16 bits seed 0: already there" in capsys.readouterr().err
+
+
+def test_worker_processes_store_the_same_records_as_one_process(tmp_path, capsys):
+    path = write(tmp_path, SMALL_GRID.replace('name = "cmfh"', 'name = "cvh"'))
+    assert main(["grid", str(path), "--results", str(tmp_path / "one")]) == 0
+    assert main(["grid", str(path), "--results", str(tmp_path / "two"), "--workers", "2"]) == 0
+    records = {}
+    for folder in ("one", "two"):
+        loaded = [json.loads(p.read_text()) for p in sorted((tmp_path / folder).glob("*.json"))]
+        records[folder] = {r["run_id"]: r["metrics"] for r in loaded}
+    assert len(records["one"]) == 4 and records["one"] == records["two"]
+
+
+def test_a_killed_grid_resumes_without_losing_or_duplicating_a_record(tmp_path):
+    path = write(
+        tmp_path,
+        SMALL_GRID.replace("bits = [16, 32]", "bits = [8, 16, 24, 32]").replace("seeds = [0]", "seeds = [0, 1]"),
+    )
+    results = tmp_path / "results"
+    command = [sys.executable, "-m", "hashbench.cli", "grid", str(path), "--results", str(results)]
+    grid = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(list(results.glob("*.json"))) < 2 and time.monotonic() < deadline and grid.poll() is None:
+        time.sleep(0.05)
+    grid.send_signal(signal.SIGKILL)
+    grid.wait()
+    stored_before = {p.name for p in results.glob("*.json")}
+    assert 2 <= len(stored_before) < 16, "the grid should be killed part-way"
+    finished = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert finished.stderr.count("already there") == len(stored_before)
+    records = [json.loads(p.read_text()) for p in results.glob("*.json")]
+    assert len(records) == 16 and len({r["run_id"] for r in records}) == 16
+    assert stored_before <= {p.name for p in results.glob("*.json")}
