@@ -29,7 +29,7 @@ from hashbench.runner import MAX_BITS, RunConfig, load_dataset
 from hashbench.scaffold import scaffold
 from hashbench.search import BACKENDS
 from hashbench.store import ResultsStore
-from hashbench.tables import FORMATS, render
+from hashbench.tables import FORMATS, render, render_timings
 
 DEFAULT_BITS = (16, 32, 64, 128)
 
@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--results", default="results")
     table.add_argument("--metric", default="map")
     table.add_argument("--format", choices=FORMATS, default="markdown")
+    table.add_argument("--timings", action="store_true", help="the timing table (fit, encode, search, code memory)")
 
     check = commands.add_parser("check", help="conformance check of a method plug-in")
     check.add_argument("method")
@@ -202,7 +203,11 @@ def _command_list(args: argparse.Namespace) -> None:
 
 
 def _command_table(args: argparse.Namespace) -> None:
-    print(render(ResultsStore(args.results).frame(), metric=args.metric, fmt=args.format))
+    store = ResultsStore(args.results)
+    if args.timings:
+        print(render_timings(store.records(), fmt=args.format))
+    else:
+        print(render(store.frame(), metric=args.metric, fmt=args.format))
 
 
 def _report(what: str, violations: list) -> int:

@@ -109,3 +109,39 @@ def render(frame: pd.DataFrame, metric: str = "map", fmt: str = "markdown") -> s
     columns, rows = _wide(summary, lambda text, best: f"**{text}**" if best else text)
     headers = ["Method", "Reference", *[f"{d} {t} {b}" for d, t, b in columns]]
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def timings(records: list[dict]) -> pd.DataFrame:
+    """Mean timings over seeds per (method, dataset, bits): fit, encoding per item, search per query, and the
+    memory of the database codes."""
+    rows = [
+        {
+            "method": record["method"] + (f" ({record['variant']})" if record.get("variant") else ""),
+            "dataset": record["dataset"],
+            "bits": record["bits"],
+            "fit s": record["timings"]["fit_s"],
+            "encode µs/item": 1e6 * record["timings"]["encode_database_s_per_item"],
+            "search µs/query": 1e6 * record["timings"]["search_s_per_query"],
+            "database codes KiB": record["code_bytes"]["database"] / 1024,
+            "seeds": 1,
+        }
+        for record in records
+    ]
+    if not rows:
+        raise UsageError("no records: the results folder holds no run to time")
+    frame = pd.DataFrame(rows)
+    means = frame.drop(columns="seeds").groupby(["method", "dataset", "bits"]).mean()
+    return means.join(frame.groupby(["method", "dataset", "bits"])["seeds"].sum()).reset_index()
+
+
+def render_timings(records: list[dict], fmt: str = "markdown") -> str:
+    """The timing table of ``records`` in ``fmt`` (means over seeds; the seeds column counts them)."""
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    frame = timings(records)
+    if fmt == "csv":
+        return frame.to_csv(index=False)
+    if fmt == "latex":
+        frame.columns = [str(column).translate(_LATEX_ESCAPES).replace("µ", r"$\mu$") for column in frame.columns]
+        return frame.to_latex(index=False, float_format="%.4g")
+    return tabulate(frame, headers="keys", tablefmt="github", showindex=False, floatfmt=".4g")

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from hashbench.errors import UsageError
-from hashbench.tables import render, summarise
+from hashbench.tables import render, render_timings, summarise, timings
 
 
 def frame(rows):
@@ -63,3 +63,30 @@ def test_a_variant_with_other_parameters_gets_its_own_row():
 def test_an_unknown_metric_is_a_usage_error():
     with pytest.raises(UsageError, match="metric 'p@5': no record has it"):
         render(RUNS, metric="p@5")
+
+
+def timed_record(method, bits, seed, fit_s, variant=""):
+    n_database = 1000
+    return {
+        "method": method, "variant": variant, "dataset": "wiki", "bits": bits, "seed": seed,
+        "timings": {"fit_s": fit_s, "encode_database_s_per_item": 2e-6 * (seed + 1), "search_s_per_query": 1e-5},
+        "code_bytes": {"database": n_database * bits // 8},
+    }  # fmt: skip
+
+
+def test_the_timing_table_averages_each_configuration_over_its_seeds():
+    records = [timed_record("cmfh", 16, 0, 1.0), timed_record("cmfh", 16, 1, 3.0), timed_record("cmfh", 64, 0, 5.0),
+               timed_record("cmfh", 16, 0, 7.0, variant="db_codes=unified")]  # fmt: skip
+    table = timings(records).set_index(["method", "bits"])
+    assert table.loc[("cmfh", 16), "fit s"] == pytest.approx(2.0) and table.loc[("cmfh", 16), "seeds"] == 2
+    assert table.loc[("cmfh", 16), "encode µs/item"] == pytest.approx(3.0)
+    assert table.loc[("cmfh", 64), "database codes KiB"] == pytest.approx(1000 * 8 / 1024)
+    assert table.loc[("cmfh (db_codes=unified)", 16), "fit s"] == pytest.approx(7.0)
+    csv = render_timings(records, fmt="csv").splitlines()
+    assert csv[0] == "method,dataset,bits,fit s,encode µs/item,search µs/query,database codes KiB,seeds"
+    assert len(csv) == 4
+
+
+def test_an_empty_store_has_no_timing_table():
+    with pytest.raises(UsageError, match="holds no run"):
+        render_timings([])
