@@ -25,11 +25,12 @@ from hashbench.experiment import run_stored
 from hashbench.featurefile import looks_like_path
 from hashbench.grid import load_grid, run_grid
 from hashbench.method import parse_param
+from hashbench.published import load_published
 from hashbench.runner import MAX_BITS, RunConfig, load_dataset
 from hashbench.scaffold import scaffold
 from hashbench.search import BACKENDS
 from hashbench.store import ResultsStore
-from hashbench.tables import FORMATS, render, render_timings
+from hashbench.tables import FORMATS, render, render_published, render_timings
 
 DEFAULT_BITS = (16, 32, 64, 128)
 
@@ -97,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--metric", default="map")
     table.add_argument("--format", choices=FORMATS, default="markdown")
     table.add_argument("--timings", action="store_true", help="the timing table (fit, encode, search, code memory)")
+    table.add_argument(
+        "--published", metavar="SOURCE", help="published mAP beside the reproduced: a shipped source or a .csv"
+    )
 
     check = commands.add_parser("check", help="conformance check of a method plug-in")
     check.add_argument("method")
@@ -206,6 +210,8 @@ def _command_table(args: argparse.Namespace) -> None:
     store = ResultsStore(args.results)
     if args.timings:
         print(render_timings(store.records(), fmt=args.format))
+    elif args.published:
+        print(render_published(store.frame(), load_published(args.published), fmt=args.format))
     else:
         print(render(store.frame(), metric=args.metric, fmt=args.format))
 

@@ -16,6 +16,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from hashbench.errors import UsageError
+from hashbench.published import beside_published
 
 FORMATS = ("markdown", "latex", "csv")
 _MISSING = "–"
@@ -44,13 +45,14 @@ def summarise(frame: pd.DataFrame, metric: str = "map") -> pd.DataFrame:
     return summary
 
 
+def _mean_std(mean: float, std: float, seeds: int) -> str:
+    return f"{mean:.4f} ± {std:.4f}" if seeds > 1 else f"{mean:.4f}"
+
+
 def _cell(row) -> str:
     if not row.complete:
         return f"{_MISSING} ({row.seeds}/{row.expected_seeds} seeds)"
-    text = f"{row.mean:.4f}"
-    if row.seeds > 1:
-        text += f" ± {row.std:.4f}"
-    return text
+    return _mean_std(row.mean, row.std, row.seeds)
 
 
 def _wide(summary: pd.DataFrame, style: Callable[[str, bool], str]) -> tuple[list[tuple], list[list[str]]]:
@@ -145,3 +147,27 @@ def render_timings(records: list[dict], fmt: str = "markdown") -> str:
         frame.columns = [str(column).translate(_LATEX_ESCAPES).replace("µ", r"$\mu$") for column in frame.columns]
         return frame.to_latex(index=False, float_format="%.4g")
     return tabulate(frame, headers="keys", tablefmt="github", showindex=False, floatfmt=".4g")
+
+
+def render_published(frame: pd.DataFrame, published: pd.DataFrame, fmt: str = "markdown") -> str:
+    """Reproduced mAP beside the ``published`` values of the same cells, with the difference."""
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    summary = summarise(frame, "map")
+    table = beside_published(summary[summary["complete"]], published)
+    if table.empty:
+        raise UsageError(
+            f"no reproduced mAP has a published value to stand beside: the store holds "
+            f"{', '.join(sorted(summary['dataset'].unique()))}; the published rows cover "
+            f"{', '.join(sorted(published['dataset'].unique()))}"
+        )
+    if fmt == "csv":
+        return table.to_csv(index=False)
+    shown = table.assign(
+        reproduced=[_mean_std(r.mean, r.std, r.seeds) for r in table.itertuples()],
+        published=table["published"].map("{:.4f}".format),
+        difference=table["difference"].map("{:+.4f}".format),
+    )[["method", "dataset", "task", "bits", "reproduced", "published", "difference", "source"]]
+    if fmt == "latex":
+        return shown.to_latex(index=False).replace("±", r"$\pm$")
+    return tabulate(shown, headers="keys", tablefmt="github", showindex=False, disable_numparse=True)

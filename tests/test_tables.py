@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 
 from hashbench.errors import UsageError
-from hashbench.tables import render, render_timings, summarise, timings
+from hashbench.published import beside_published, load_published
+from hashbench.tables import render, render_published, render_timings, summarise, timings
 
 
 def frame(rows):
@@ -90,3 +91,38 @@ def test_the_timing_table_averages_each_configuration_over_its_seeds():
 def test_an_empty_store_has_no_timing_table():
     with pytest.raises(UsageError, match="holds no run"):
         render_timings([])
+
+
+def cells(dataset, rows):
+    """A results frame of mAP cells: (method, variant, bits, seed, value) rows in ``dataset``, task i2t."""
+    columns = ["run_id", "method", "variant", "reference", "dataset", "bits", "seed", "task", "metric", "value"]
+    return pd.DataFrame(
+        [(f"{m}{v}{b}{s}", m, v, "", dataset, b, s, "i2t", "map", x) for m, v, b, s, x in rows], columns=columns
+    )
+
+
+def test_a_shipped_source_is_chosen_by_its_name_or_prefix():
+    assert set(load_published("SSAH CVPR 2018 Table 2")["source"]) == {"SSAH CVPR 2018 Table 2"}
+    assert set(load_published("DCMH")["source"]) == {"DCMH CVPR 2017 Table 3", "DCMH CVPR 2017 Table 4"}
+    with pytest.raises(UsageError, match=r"no such source; expected a \.csv file or one of: DCMH CVPR 2017 Table 3"):
+        load_published("SSAH 2019")
+
+
+def test_reproduced_cells_stand_beside_the_published_ones_of_the_same_method_and_cell():
+    runs = cells("mirflickr25k", [("cvh", "", 16, 0, 0.50), ("cvh", "", 16, 1, 0.52), ("scm-seq", "", 16, 0, 0.60),
+                                  ("scm-orth", "reg=0.1", 16, 0, 0.55), ("cca-itq", "", 16, 0, 0.5)])  # fmt: skip
+    table = beside_published(summarise(runs), load_published("SSAH CVPR 2018 Table 2")).set_index("method")
+    assert set(table.index) == {"cvh", "scm-seq", "scm-orth (reg=0.1)"}  # CCA-ITQ is not the papers' CCA
+    assert table.loc["cvh", "published"] == 0.557 and table.loc["cvh", "difference"] == pytest.approx(0.51 - 0.557)
+    markdown = " ".join(render_published(runs, load_published("SSAH CVPR 2018 Table 2")).split())
+    assert "| cvh | mirflickr25k | i2t | 16 | 0.5100 ± 0.0141 | 0.5570 | -0.0470 | SSAH CVPR 2018 Table 2 |" in markdown
+
+
+def test_a_csv_of_ones_own_published_numbers_works_the_same(tmp_path):
+    path = tmp_path / "mine.csv"
+    path.write_text("source,method,dataset,task,bits,map\nmy paper,CMFH,wiki,i2t,16,0.2\n", encoding="utf-8")
+    csv = render_published(cells("wiki", [("cmfh", "", 16, 0, 0.21)]), load_published(str(path)), fmt="csv")
+    assert csv.splitlines()[1].startswith("cmfh,wiki,i2t,16,0.21,") and "my paper" in csv
+    path.write_text("method,dataset,bits,map\n", encoding="utf-8")
+    with pytest.raises(UsageError, match="no column 'source'"):
+        load_published(str(path))
