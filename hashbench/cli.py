@@ -1,4 +1,4 @@
-"""The ``hashbench`` command: run, grid, list, table, check, check-dataset, bench-search, new.
+"""The ``hashbench`` command: run, grid, list, table, plot, check, check-dataset, bench-search, new.
 
 A :class:`~hashbench.errors.UsageError` (or a bad argument) ends the command
 with one line on stderr and exit status 2; nothing is written for that run.
@@ -25,6 +25,7 @@ from hashbench.experiment import run_stored
 from hashbench.featurefile import looks_like_path
 from hashbench.grid import load_grid, run_grid
 from hashbench.method import parse_param
+from hashbench.plots import FIGURE_FORMATS, plot_curves
 from hashbench.published import load_published
 from hashbench.runner import MAX_BITS, RunConfig, load_dataset
 from hashbench.scaffold import scaffold
@@ -101,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument(
         "--published", metavar="SOURCE", help="published mAP beside the reproduced: a shipped source or a .csv"
     )
+
+    plot = commands.add_parser("plot", help="PR and precision@K curves of the results store, per dataset/task/bits")
+    plot.add_argument("--results", default="results")
+    plot.add_argument("--out", default="plots", help="folder for the figures (default ./plots)")
+    plot.add_argument("--format", nargs="+", default=list(FIGURE_FORMATS), help="png and/or pdf (default both)")
 
     check = commands.add_parser("check", help="conformance check of a method plug-in")
     check.add_argument("method")
@@ -216,6 +222,11 @@ def _command_table(args: argparse.Namespace) -> None:
         print(render(store.frame(), metric=args.metric, fmt=args.format))
 
 
+def _command_plot(args: argparse.Namespace) -> None:
+    for path in plot_curves(ResultsStore(args.results).records(), args.out, tuple(args.format)):
+        print(f"wrote {path}")
+
+
 def _report(what: str, violations: list) -> int:
     for violation in violations:
         print(f"FAIL {violation}")
@@ -282,6 +293,7 @@ COMMANDS = {
     "grid": _command_grid,
     "list": _command_list,
     "table": _command_table,
+    "plot": _command_plot,
     "check": _command_check,
     "check-dataset": _command_check_dataset,
     "bench-search": _command_bench_search,
