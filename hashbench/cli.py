@@ -90,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--metric", default="map", help="metric of the table printed at the end")
     grid.add_argument("--format", choices=FORMATS, default="markdown")
     grid.add_argument("--device", choices=DEVICES, default="cpu", help="torch device of deep methods")
-    grid.add_argument("--workers", type=_positive, default=1, help="runs at once, in separate processes (default 1)")
+    where = grid.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_positive, default=1, help="runs at once, in local processes (default 1)")
+    where.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster (e.g. tcp://host:8786)")
 
     commands.add_parser("list", help="registered methods and datasets, with their origin")
 
@@ -171,7 +173,8 @@ def _command_run(args: argparse.Namespace) -> None:
 def _command_grid(args: argparse.Namespace) -> int:
     store = ResultsStore(args.results)
     progress = partial(print, file=sys.stderr, flush=True)
-    report = run_grid(load_grid(args.config), store, workers=args.workers, device=args.device, report=progress)
+    report = run_grid(load_grid(args.config), store, workers=args.workers, scheduler=args.scheduler,
+                      device=args.device, report=progress)  # fmt: skip
     frame = store.frame()
     chosen = frame[frame["run_id"].isin(report.run_ids)]
     if not chosen.empty:

@@ -29,7 +29,9 @@ import sys
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,10 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
+
+
+#: How long to keep trying to reach a Dask scheduler before giving up.
+SCHEDULER_TIMEOUT = "30s"
 
 
 @dataclass(frozen=True)
@@ -167,14 +173,16 @@ def run_grid(
     store: ResultsStore,
     *,
     workers: int = 1,
+    scheduler: str | None = None,
     device: str = "cpu",
     report: Callable[[str], None] = lambda line: None,
 ) -> GridReport:
     """Run every configuration of ``grid`` that ``store`` lacks; this process is the only writer of records.
 
-    ``workers`` > 1 runs configurations in that many processes (each with its share of the cores). A run
-    that raises is logged with its traceback in ``failures.jsonl`` of the store, and the grid goes on.
-    ``report`` gets one line per configuration.
+    ``workers`` > 1 runs configurations in that many local processes (each with its share of the cores);
+    ``scheduler`` (a Dask scheduler's address) runs them on that cluster's workers instead, where Dask
+    reschedules the run of a worker that dies. A run that raises is logged with its traceback in
+    ``failures.jsonl`` of the store, and the grid goes on. ``report`` gets one line per configuration.
     """
     configurations = grid.configurations()
     datasets = {name: load_dataset(name) for name in dict.fromkeys(c.dataset for c in configurations)}
@@ -198,7 +206,7 @@ def run_grid(
         record = store_result(store, outcome)
         report(f"[{number}/{total}] {describe(config)}: {record['timings']['fit_s']:.1f} s fit")
 
-    if workers == 1:
+    if workers == 1 and scheduler is None:
         for number, config in pending.items():
             try:
                 outcome = execute(config, datasets[config.dataset], make_method(config), device=device,
@@ -209,16 +217,33 @@ def run_grid(
                 outcome = error
             finished(number, config, outcome)
         return result
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_limit_threads, initargs=(threads,)) as pool:
-        futures = {pool.submit(_execute_in_worker, config, device, store.checkpoint_dir): (number, config)
+    with _executor(workers, scheduler) as (submit, completed):
+        futures = {submit(_execute_in_worker, config, device, store.checkpoint_dir): (number, config)
                    for number, config in pending.items()}  # fmt: skip
-        for future in as_completed(futures):
+        for future in completed(futures):
             number, config = futures[future]
             error = future.exception()
             finished(number, config, error if error is not None else future.result())
     return result
+
+
+@contextmanager
+def _executor(workers: int, scheduler: str | None):
+    """``(submit, as_completed)`` of a Dask client of ``scheduler``, or of a pool of ``workers`` processes."""
+    if scheduler is not None:
+        import distributed
+
+        try:
+            client = distributed.Client(scheduler, timeout=SCHEDULER_TIMEOUT)
+        except OSError as error:
+            raise UsageError(f"--scheduler {scheduler}: cannot connect to a Dask scheduler there ({error})") from None
+        with client:
+            yield partial(client.submit, pure=False), distributed.as_completed
+        return
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_limit_threads, initargs=(threads,)) as pool:
+        yield pool.submit, as_completed
 
 
 def describe(config: RunConfig) -> str:

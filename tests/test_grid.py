@@ -7,8 +7,10 @@ import sys
 import time
 from pathlib import Path
 
+import distributed
 import pytest
 
+from hashbench import grid as grid_module
 from hashbench import registry
 from hashbench.cli import main
 from hashbench.errors import UsageError
@@ -155,3 +157,25 @@ def test_a_killed_grid_resumes_without_losing_or_duplicating_a_record(tmp_path):
     records = [json.loads(p.read_text()) for p in results.glob("*.json")]
     assert len(records) == 16 and len({r["run_id"] for r in records}) == 16
     assert stored_before <= {p.name for p in results.glob("*.json")}
+
+
+def test_a_dask_cluster_stores_the_same_records_as_one_process(tmp_path, capsys):
+    path = write(tmp_path, SMALL_GRID.replace('name = "cmfh"', 'name = "cvh"'))
+    assert main(["grid", str(path), "--results", str(tmp_path / "one")]) == 0
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        assert (
+            main(["grid", str(path), "--results", str(tmp_path / "dask"), "--scheduler", cluster.scheduler_address])
+            == 0
+        )
+    records = {}
+    for folder in ("one", "dask"):
+        loaded = [json.loads(p.read_text()) for p in sorted((tmp_path / folder).glob("*.json"))]
+        records[folder] = {r["run_id"]: r["metrics"] for r in loaded}
+    assert len(records["one"]) == 4 and records["one"] == records["dask"]
+
+
+def test_an_unreachable_scheduler_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(grid_module, "SCHEDULER_TIMEOUT", "2s")
+    path = write(tmp_path, SMALL_GRID)
+    assert main(["grid", str(path), "--results", str(tmp_path / "r"), "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    assert "--scheduler tcp://127.0.0.1:9: cannot connect to a Dask scheduler there" in capsys.readouterr().err
