@@ -31,7 +31,7 @@ from hashbench.runner import MAX_BITS, RunConfig, load_dataset
 from hashbench.scaffold import scaffold
 from hashbench.search import BACKENDS
 from hashbench.store import ResultsStore
-from hashbench.tables import FORMATS, render, render_published, render_timings
+from hashbench.tables import FORMATS, TESTS, render, render_published, render_timings
 
 DEFAULT_BITS = (16, 32, 64, 128)
 
@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--metric", default="map")
     table.add_argument("--format", choices=FORMATS, default="markdown")
     table.add_argument("--timings", action="store_true", help="the timing table (fit, encode, search, code memory)")
+    table.add_argument("--against", metavar="METHOD", help="mark cells that differ from METHOD's (paired by seed)")
+    table.add_argument("--test", choices=TESTS, default="ttest", help="the paired test of --against (default ttest)")
     table.add_argument(
         "--published", metavar="SOURCE", help="published mAP beside the reproduced: a shipped source or a .csv"
     )
@@ -222,7 +224,7 @@ def _command_table(args: argparse.Namespace) -> None:
     elif args.published:
         print(render_published(store.frame(), load_published(args.published), fmt=args.format))
     else:
-        print(render(store.frame(), metric=args.metric, fmt=args.format))
+        print(render(store.frame(), metric=args.metric, fmt=args.format, against=args.against, test=args.test))
 
 
 def _command_plot(args: argparse.Namespace) -> None:

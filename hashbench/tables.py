@@ -6,24 +6,37 @@ only when every seed that the store holds for its method and dataset finished
 (at any code length or task); otherwise
 it reads ``– (k/n seeds)``, never an average of what happened to finish. The
 best complete mean of each column is bold.
+
+With ``against=METHOD`` each cell is also tested against that method's cell, paired by seed (a paired t-test,
+or Wilcoxon's signed-rank test, over the seeds both hold, at least two): a dagger marks p < 0.05. With three
+seeds the signed-rank test can never reach 0.05 (its smallest two-sided p is 0.25); the t-test assumes the
+paired differences are roughly normal.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pandas as pd
+from scipy import stats
 from tabulate import tabulate
 
 from hashbench.errors import UsageError
 from hashbench.published import beside_published
 
 FORMATS = ("markdown", "latex", "csv")
+TESTS = ("ttest", "wilcoxon")
+ALPHA = 0.05
 _MISSING = "–"
+_DAGGER = "†"
 
 
-def summarise(frame: pd.DataFrame, metric: str = "map") -> pd.DataFrame:
-    """Mean, std and completeness per (method, dataset, task, bits) for one metric."""
+def summarise(
+    frame: pd.DataFrame, metric: str = "map", against: str | None = None, test: str = "ttest"
+) -> pd.DataFrame:
+    """Mean, std and completeness per (method, dataset, task, bits) for one metric; with ``against``, the
+    p-value of the paired test of each cell against that method's cell (``p_value``)."""
     chosen = frame[frame["metric"] == metric].copy()
     if chosen.empty:
         known = ", ".join(sorted(frame["metric"].unique())) or "(the store is empty)"
@@ -42,7 +55,43 @@ def summarise(frame: pd.DataFrame, metric: str = "map") -> pd.DataFrame:
     summary["complete"] = summary["seeds"] == summary["expected_seeds"]
     best = summary[summary["complete"]].groupby(["dataset", "task", "bits"])["mean"].transform("max")
     summary["best"] = summary["complete"] & (summary["mean"] == best.reindex(summary.index))
+    if against is not None:
+        summary["p_value"] = (
+            paired_p_values(chosen, against, test)
+            .reindex(pd.MultiIndex.from_frame(summary[["method", "dataset", "task", "bits"]]))
+            .to_numpy()
+        )
     return summary
+
+
+def paired_p_values(chosen: pd.DataFrame, against: str, test: str) -> pd.Series:
+    """p-value per (method, dataset, task, bits) of the paired test against ``against``'s values, by seed."""
+    if test not in TESTS:
+        raise UsageError(f"--test {test!r}: expected one of {', '.join(TESTS)}")
+    if against not in set(chosen["method"]):
+        known = ", ".join(sorted(chosen["method"].unique()))
+        raise UsageError(f"--against {against!r}: no such method in the store; expected one of: {known}")
+    values = chosen.pivot_table(index=["dataset", "task", "bits", "seed"], columns="method", values="value")
+    p_values = {}
+    for (dataset, task, bits), cell in values.groupby(level=["dataset", "task", "bits"]):
+        for method in cell.columns.drop(against):
+            pairs = cell[[method, against]].dropna()
+            p_values[(method, dataset, task, bits)] = _paired_p(pairs[method], pairs[against], test)
+    index = pd.MultiIndex.from_tuples(list(p_values), names=["method", "dataset", "task", "bits"])
+    return pd.Series(list(p_values.values()), index=index, dtype=float)
+
+
+def _paired_p(values: pd.Series, reference: pd.Series, test: str) -> float:
+    differences = (values - reference).to_numpy()
+    if len(differences) < 2:
+        return float("nan")
+    if not differences.any():
+        return 1.0
+    if test == "wilcoxon":
+        return float(stats.wilcoxon(differences).pvalue)
+    if np.ptp(differences) == 0:  # a constant non-zero difference: the t statistic is infinite
+        return 0.0
+    return float(stats.ttest_1samp(differences, 0.0).pvalue)
 
 
 def _mean_std(mean: float, std: float, seeds: int) -> str:
@@ -52,7 +101,8 @@ def _mean_std(mean: float, std: float, seeds: int) -> str:
 def _cell(row) -> str:
     if not row.complete:
         return f"{_MISSING} ({row.seeds}/{row.expected_seeds} seeds)"
-    return _mean_std(row.mean, row.std, row.seeds)
+    marked = getattr(row, "p_value", float("nan")) < ALPHA
+    return _mean_std(row.mean, row.std, row.seeds) + (f" {_DAGGER}" if marked else "")
 
 
 def _wide(summary: pd.DataFrame, style: Callable[[str, bool], str]) -> tuple[list[tuple], list[list[str]]]:
@@ -68,7 +118,9 @@ def _wide(summary: pd.DataFrame, style: Callable[[str, bool], str]) -> tuple[lis
     return columns, rows
 
 
-_LATEX_ESCAPES = str.maketrans({"&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "±": r"$\pm$", "–": "--"})
+_LATEX_ESCAPES = str.maketrans(
+    {"&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "±": r"$\pm$", "–": "--", _DAGGER: r"$^\dagger$"}
+)
 
 
 def _latex_cell(text: str, best: bool) -> str:
@@ -97,20 +149,24 @@ def _latex(columns: list[tuple], rows: list[list[str]], metric: str) -> str:
     return f"% {metric}: mean ± sample std over seeds; best complete value in bold\n" + "\n".join(lines)
 
 
-def render(frame: pd.DataFrame, metric: str = "map", fmt: str = "markdown") -> str:
-    """The comparison table of ``metric`` in ``fmt`` ("markdown", "latex" or "csv")."""
+def render(
+    frame: pd.DataFrame, metric: str = "map", fmt: str = "markdown", against: str | None = None, test: str = "ttest"
+) -> str:
+    """The comparison table of ``metric`` in ``fmt`` ("markdown", "latex" or "csv"); with ``against``, cells
+    that differ from that method's at p < 0.05 (paired ``test`` over seeds) carry a dagger."""
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
-    summary = summarise(frame, metric)
+    summary = summarise(frame, metric, against, test)
+    note = f"\n\n{_DAGGER}: differs from {against} at p < {ALPHA} ({test}, paired by seed)" if against else ""
     if fmt == "csv":
         columns = ["method", "reference", "dataset", "task", "bits", "mean", "std", "seeds", "complete"]
-        return summary[columns].to_csv(index=False)
+        return summary[columns + (["p_value"] if against else [])].to_csv(index=False)
     if fmt == "latex":
         columns, rows = _wide(summary, _latex_cell)
-        return _latex(columns, rows, metric)
+        return _latex(columns, rows, metric) + note.replace("\n\n", "\n% ")
     columns, rows = _wide(summary, lambda text, best: f"**{text}**" if best else text)
     headers = ["Method", "Reference", *[f"{d} {t} {b}" for d, t, b in columns]]
-    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True) + note
 
 
 def timings(records: list[dict]) -> pd.DataFrame:

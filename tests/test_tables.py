@@ -1,7 +1,9 @@
 """Comparison tables: mean ± std over seeds, best marked, incomplete cells never averaged."""
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from hashbench.errors import UsageError
 from hashbench.published import beside_published, load_published
@@ -126,3 +128,29 @@ def test_a_csv_of_ones_own_published_numbers_works_the_same(tmp_path):
     path.write_text("method,dataset,bits,map\n", encoding="utf-8")
     with pytest.raises(UsageError, match="no column 'source'"):
         load_published(str(path))
+
+
+PAIRED = frame(
+    [
+        ("ssah", 16, 0, 0.20), ("ssah", 16, 1, 0.22), ("ssah", 16, 2, 0.25),
+        ("udsph", 16, 0, 0.30), ("udsph", 16, 1, 0.32), ("udsph", 16, 2, 0.34),  # +0.10, +0.10, +0.09
+        ("dcmh", 16, 0, 0.21), ("dcmh", 16, 1, 0.20), ("dcmh", 16, 2, 0.26),  # +0.01, -0.02, +0.01
+    ]
+)  # fmt: skip
+
+
+def test_cells_are_tested_against_a_chosen_method_paired_by_seed():
+    summary = summarise(PAIRED, against="ssah").set_index("method")
+    differences = np.array([0.10, 0.10, 0.09])
+    t = differences.mean() / (differences.std(ddof=1) / np.sqrt(3))
+    assert summary.loc["udsph", "p_value"] == pytest.approx(2 * stats.t.sf(t, df=2))
+    assert summary.loc["dcmh", "p_value"] > 0.5 and np.isnan(summary.loc["ssah", "p_value"])
+    markdown = render(PAIRED, against="ssah")
+    assert "**0.3200 ± 0.0200 †**" in markdown and "| 0.2233 ± 0.0321       |" in markdown
+    assert markdown.endswith("†: differs from ssah at p < 0.05 (ttest, paired by seed)")
+    assert "†" not in render(PAIRED, against="ssah", test="wilcoxon").split("\n\n")[0]  # 3 seeds: p >= 0.25
+
+
+def test_an_unknown_method_to_test_against_is_a_usage_error():
+    with pytest.raises(UsageError, match="--against 'nope': no such method in the store; expected one of: dcmh"):
+        summarise(PAIRED, against="nope")
