@@ -12,10 +12,10 @@ import io
 import json
 import sys
 from collections.abc import Callable, Sequence
-from functools import partial
 from pathlib import Path
 
 from tabulate import tabulate
+from tqdm.auto import tqdm
 
 from hashbench import benchsearch, registry
 from hashbench.conformance import RULES, check_dataset, check_method
@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--metric", default="map", help="metric of the table printed at the end")
     grid.add_argument("--format", choices=FORMATS, default="markdown")
     grid.add_argument("--device", choices=DEVICES, default="cpu", help="torch device of deep methods")
+    grid.add_argument("--quiet", action="store_true", help="no progress bar and no line per run")
     where = grid.add_mutually_exclusive_group()
     where.add_argument("--workers", type=_positive, default=1, help="runs at once, in local processes (default 1)")
     where.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster (e.g. tcp://host:8786)")
@@ -173,16 +174,25 @@ def _command_run(args: argparse.Namespace) -> None:
 
 
 def _command_grid(args: argparse.Namespace) -> int:
-    store = ResultsStore(args.results)
-    progress = partial(print, file=sys.stderr, flush=True)
-    report = run_grid(load_grid(args.config), store, workers=args.workers, scheduler=args.scheduler,
-                      device=args.device, report=progress)  # fmt: skip
+    grid, store = load_grid(args.config), ResultsStore(args.results)
+    counts = dict.fromkeys(("stored", "ran", "failed"), 0)
+    with tqdm(total=len(grid.configurations()), desc="grid", unit="run", disable=True if args.quiet else None) as bar:
+
+        def progress(line: str, outcome: str) -> None:
+            counts[outcome] += 1
+            if not args.quiet:
+                bar.write(line, file=sys.stderr)
+            bar.set_postfix(counts, refresh=False)
+            bar.update()
+
+        report = run_grid(grid, store, workers=args.workers, scheduler=args.scheduler, device=args.device,
+                          report=progress)  # fmt: skip
     frame = store.frame()
     chosen = frame[frame["run_id"].isin(report.run_ids)]
     if not chosen.empty:
         print(render(chosen, metric=args.metric, fmt=args.format))
     if report.failures:
-        progress(f"{len(report.failures)} run(s) failed; tracebacks in {store.failures_path}")
+        print(f"{len(report.failures)} run(s) failed; tracebacks in {store.failures_path}", file=sys.stderr)
         return 1
     return 0
 

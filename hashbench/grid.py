@@ -175,14 +175,15 @@ def run_grid(
     workers: int = 1,
     scheduler: str | None = None,
     device: str = "cpu",
-    report: Callable[[str], None] = lambda line: None,
+    report: Callable[[str, str], None] = lambda line, outcome: None,
 ) -> GridReport:
     """Run every configuration of ``grid`` that ``store`` lacks; this process is the only writer of records.
 
     ``workers`` > 1 runs configurations in that many local processes (each with its share of the cores);
     ``scheduler`` (a Dask scheduler's address) runs them on that cluster's workers instead, where Dask
     reschedules the run of a worker that dies. A run that raises is logged with its traceback in
-    ``failures.jsonl`` of the store, and the grid goes on. ``report`` gets one line per configuration.
+    ``failures.jsonl`` of the store, and the grid goes on. ``report(line, outcome)`` is called once per
+    configuration, with outcome "stored" (already there), "ran" or "failed".
     """
     configurations = grid.configurations()
     datasets = {name: load_dataset(name) for name in dict.fromkeys(c.dataset for c in configurations)}
@@ -191,7 +192,7 @@ def run_grid(
         identity = run_id(config, make_method(config), datasets[config.dataset])
         result.run_ids.append(identity)
         if store.get(identity) is not None:
-            report(f"[{number}/{total}] {describe(config)}: already there")
+            report(f"[{number}/{total}] {describe(config)}: already there", "stored")
         else:
             pending[number] = config
 
@@ -201,10 +202,10 @@ def run_grid(
                        "traceback": "".join(traceback.format_exception(outcome))}  # fmt: skip
             store.log_failure(failure)
             result.failures.append(failure)
-            report(f"[{number}/{total}] {describe(config)}: FAILED ({failure['error']})")
+            report(f"[{number}/{total}] {describe(config)}: FAILED ({failure['error']})", "failed")
             return
         record = store_result(store, outcome)
-        report(f"[{number}/{total}] {describe(config)}: {record['timings']['fit_s']:.1f} s fit")
+        report(f"[{number}/{total}] {describe(config)}: {record['timings']['fit_s']:.1f} s fit", "ran")
 
     if workers == 1 and scheduler is None:
         for number, config in pending.items():

@@ -179,3 +179,10 @@ def test_an_unreachable_scheduler_is_one_line(tmp_path, capsys, monkeypatch):
     path = write(tmp_path, SMALL_GRID)
     assert main(["grid", str(path), "--results", str(tmp_path / "r"), "--scheduler", "tcp://127.0.0.1:9"]) == 2
     assert "--scheduler tcp://127.0.0.1:9: cannot connect to a Dask scheduler there" in capsys.readouterr().err
+
+
+def test_quiet_prints_the_table_and_nothing_else(tmp_path, capsys):
+    path = write(tmp_path, SMALL_GRID.replace("bits = [16, 32]", "bits = [16]"))
+    assert main(["grid", str(path), "--results", str(tmp_path / "results"), "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and "| cca-itq (iters=10) |" in out
