@@ -32,8 +32,10 @@ from hashbench.scaffold import scaffold
 from hashbench.search import BACKENDS
 from hashbench.store import ResultsStore
 from hashbench.tables import FORMATS, TESTS, render, render_published, render_timings
+from hashbench.tracking import mlflow_logger
 
 DEFAULT_BITS = (16, 32, 64, 128)
+MLFLOW_HELP = "also log each new run to MLflow (pip install hashbench[mlflow]; MLFLOW_TRACKING_URI picks the store)"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -77,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results", default="results", help="results folder (default ./results)")
     run.add_argument("--format", choices=("table", "json", "csv"), default="table")
     run.add_argument("--rerun", action="store_true", help="run again even if the store has this configuration")
+    run.add_argument("--mlflow", action="store_true", help=MLFLOW_HELP)
     run.add_argument(
         "--device", choices=DEVICES, default="cpu", help="torch device of deep methods (default cpu: deterministic)"
     )
@@ -91,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--format", choices=FORMATS, default="markdown")
     grid.add_argument("--device", choices=DEVICES, default="cpu", help="torch device of deep methods")
     grid.add_argument("--quiet", action="store_true", help="no progress bar and no line per run")
+    grid.add_argument("--mlflow", action="store_true", help=MLFLOW_HELP)
     where = grid.add_mutually_exclusive_group()
     where.add_argument("--workers", type=_positive, default=1, help="runs at once, in local processes (default 1)")
     where.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster (e.g. tcp://host:8786)")
@@ -154,7 +158,8 @@ def _command_run(args: argparse.Namespace) -> None:
     params = dict(parse_param(method_class, assignment) for assignment in args.param)
     dataset = load_dataset(args.dataset)
     store = ResultsStore(args.results)
-    options = {"rerun": args.rerun, "backend": args.search_backend, "device": args.device}
+    tracking = mlflow_logger() if args.mlflow else None
+    options = {"rerun": args.rerun, "backend": args.search_backend, "device": args.device, "on_record": tracking}
     records = [
         run_stored(RunConfig(args.method, args.dataset, bits, seed, params), dataset, store, **options)
         for bits in args.bits
@@ -175,6 +180,7 @@ def _command_run(args: argparse.Namespace) -> None:
 
 def _command_grid(args: argparse.Namespace) -> int:
     grid, store = load_grid(args.config), ResultsStore(args.results)
+    tracking = mlflow_logger() if args.mlflow else None
     counts = dict.fromkeys(("stored", "ran", "failed"), 0)
     with tqdm(total=len(grid.configurations()), desc="grid", unit="run", disable=True if args.quiet else None) as bar:
 
@@ -186,7 +192,7 @@ def _command_grid(args: argparse.Namespace) -> int:
             bar.update()
 
         report = run_grid(grid, store, workers=args.workers, scheduler=args.scheduler, device=args.device,
-                          report=progress)  # fmt: skip
+                          report=progress, on_record=tracking)  # fmt: skip
     frame = store.frame()
     chosen = frame[frame["run_id"].isin(report.run_ids)]
     if not chosen.empty:

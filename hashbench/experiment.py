@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from hashbench.data import CrossModalDataset
@@ -17,11 +18,13 @@ def run_stored(
     rerun: bool = False,
     backend: str = "auto",
     device: str = "cpu",
+    on_record: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """The record of ``config``: the stored one (unless ``rerun``), or a fresh run's, written atomically.
 
     The returned record has a ``stored`` key: "already there" or the path it was written to. A deep
     method's checkpoint lives in the store while it trains and is deleted once the record is written.
+    ``on_record`` is called with each newly stored record (for tracking).
     """
     method = make_method(config)
     existing = None if rerun else store.get(run_id(config, method, dataset))
@@ -29,6 +32,8 @@ def run_stored(
         return {**existing, "stored": "already there"}
     result = execute(config, dataset, method, backend=backend, device=device, checkpoint_dir=store.checkpoint_dir)
     record = store_result(store, result)
+    if on_record is not None:
+        on_record(record)
     return {**record, "stored": str(store.path_of(record["run_id"]))}
 
 

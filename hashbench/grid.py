@@ -176,6 +176,7 @@ def run_grid(
     scheduler: str | None = None,
     device: str = "cpu",
     report: Callable[[str, str], None] = lambda line, outcome: None,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
 ) -> GridReport:
     """Run every configuration of ``grid`` that ``store`` lacks; this process is the only writer of records.
 
@@ -183,7 +184,8 @@ def run_grid(
     ``scheduler`` (a Dask scheduler's address) runs them on that cluster's workers instead, where Dask
     reschedules the run of a worker that dies. A run that raises is logged with its traceback in
     ``failures.jsonl`` of the store, and the grid goes on. ``report(line, outcome)`` is called once per
-    configuration, with outcome "stored" (already there), "ran" or "failed".
+    configuration, with outcome "stored" (already there), "ran" or "failed"; ``on_record`` with each newly
+    stored record (for tracking).
     """
     configurations = grid.configurations()
     datasets = {name: load_dataset(name) for name in dict.fromkeys(c.dataset for c in configurations)}
@@ -205,6 +207,8 @@ def run_grid(
             report(f"[{number}/{total}] {describe(config)}: FAILED ({failure['error']})", "failed")
             return
         record = store_result(store, outcome)
+        if on_record is not None:
+            on_record(record)
         report(f"[{number}/{total}] {describe(config)}: {record['timings']['fit_s']:.1f} s fit", "ran")
 
     if workers == 1 and scheduler is None:
