@@ -24,17 +24,28 @@ CODE_ARRAYS = ("query_image", "query_text", "database_image", "database_text")
 
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write ``path`` through ``write(file)`` into a temporary file, then rename it into place."""
+    """Write ``path`` through ``write(file)`` into a temporary file, then rename it into place.
+
+    The file gets the permissions a plain ``open`` would give (mkstemp's are owner-only), so a shared results
+    folder stays readable.
+    """
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as file:
             write(file)
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def record_name(record: dict[str, Any]) -> str:

@@ -66,3 +66,9 @@ def test_records_are_plain_json(tmp_path):
     ResultsStore(tmp_path).write(record(), codes())
     (path,) = tmp_path.glob("*.json")
     assert json.loads(path.read_text())["codes_file"].endswith(".npz")
+
+
+def test_written_files_get_the_permissions_of_a_plain_open(tmp_path):
+    atomic_write(tmp_path / "a.json", lambda file: file.write(b"{}"))
+    (tmp_path / "b.json").write_bytes(b"{}")
+    assert (tmp_path / "a.json").stat().st_mode == (tmp_path / "b.json").stat().st_mode
