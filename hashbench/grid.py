@@ -29,6 +29,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -180,7 +181,8 @@ def run_grid(
 ) -> GridReport:
     """Run every configuration of ``grid`` that ``store`` lacks; this process is the only writer of records.
 
-    ``workers`` > 1 runs configurations in that many local processes (each with its share of the cores);
+    ``workers`` > 1 runs configurations in that many local processes (each with its share of the cores; the
+    runs of a process that dies are retried once, each alone, and a second death is logged as its failure);
     ``scheduler`` (a Dask scheduler's address) runs them on that cluster's workers instead, where Dask
     reschedules the run of a worker that dies. A run that raises is logged with its traceback in
     ``failures.jsonl`` of the store, and the grid goes on. ``report(line, outcome)`` is called once per
@@ -222,13 +224,22 @@ def run_grid(
                 outcome = error
             finished(number, config, outcome)
         return result
+    lost = []  # runs whose local worker process died (the pool breaks for every run in it)
     with _executor(workers, scheduler) as (submit, completed):
         futures = {submit(_execute_in_worker, config, device, store.checkpoint_dir): (number, config)
                    for number, config in pending.items()}  # fmt: skip
         for future in completed(futures):
             number, config = futures[future]
             error = future.exception()
-            finished(number, config, error if error is not None else future.result())
+            if isinstance(error, BrokenProcessPool):
+                lost.append((number, config))
+            else:
+                finished(number, config, error if error is not None else future.result())
+    for number, config in lost:  # retried once, each alone, so that a second death is this run's own
+        with _executor(1, None) as (submit, _):
+            future = submit(_execute_in_worker, config, device, store.checkpoint_dir)
+            error = future.exception()
+        finished(number, config, error if error is not None else future.result())
     return result
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import distributed
 import pytest
+import worker_crash
 
 from hashbench import grid as grid_module
 from hashbench import registry
@@ -186,3 +187,17 @@ def test_quiet_prints_the_table_and_nothing_else(tmp_path, capsys):
     assert main(["grid", str(path), "--results", str(tmp_path / "results"), "--quiet"]) == 0
     out, err = capsys.readouterr()
     assert err == "" and "| cca-itq (iters=10) |" in out
+
+
+def test_runs_of_a_dead_worker_are_retried_once_and_a_second_death_is_logged(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(grid_module, "_execute_in_worker", worker_crash.execute_or_die)
+    path = write(tmp_path, SMALL_GRID.replace("bits = [16, 32]", "bits = [16, 24, 32]"))
+    results = tmp_path / "results"
+    assert main(["grid", str(path), "--results", str(results), "--workers", "2"]) == 1
+    failures = [json.loads(line) for line in (results / "failures.jsonl").read_text().splitlines()]
+    assert sorted((f["configuration"]["method"], f["configuration"]["bits"]) for f in failures) == [
+        ("cca-itq", 24), ("cmfh", 24)
+    ]  # fmt: skip
+    assert all("BrokenProcessPool" in f["error"] for f in failures)
+    stored = sorted((r["method"], r["bits"]) for r in map(json.loads, map(Path.read_text, results.glob("*.json"))))
+    assert stored == [("cca-itq", 16), ("cca-itq", 32), ("cmfh", 16), ("cmfh", 32)]
