@@ -31,14 +31,17 @@ def run_stored(
     if existing is not None:
         return {**existing, "stored": "already there"}
     result = execute(config, dataset, method, backend=backend, device=device, checkpoint_dir=store.checkpoint_dir)
-    record = store_result(store, result)
-    if on_record is not None:
-        on_record(record)
+    record = store_result(store, result, on_record)
     return {**record, "stored": str(store.path_of(record["run_id"]))}
 
 
-def store_result(store: ResultsStore, result: RunResult) -> dict[str, Any]:
-    """Write a finished run's record and codes; then its training checkpoint is no longer needed."""
+def store_result(
+    store: ResultsStore, result: RunResult, on_record: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Any]:
+    """Write a finished run's record and codes (its training checkpoint is then no longer needed), and hand
+    the stored record to ``on_record``."""
     record = store.write(result.record, result.codes)
     checkpoint_path(store.checkpoint_dir, record["run_id"]).unlink(missing_ok=True)
+    if on_record is not None:
+        on_record(record)
     return record

@@ -32,7 +32,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -164,8 +164,12 @@ def _limit_threads(threads: int) -> None:
         pass
 
 
+#: A worker process loads each dataset once, not once per run.
+_worker_dataset = lru_cache(maxsize=4)(load_dataset)
+
+
 def _execute_in_worker(config: RunConfig, device: str, checkpoint_dir: Path) -> RunResult:
-    return execute(config, load_dataset(config.dataset), make_method(config), device=device,
+    return execute(config, _worker_dataset(config.dataset), make_method(config), device=device,
                    checkpoint_dir=checkpoint_dir)  # fmt: skip
 
 
@@ -208,9 +212,7 @@ def run_grid(
             result.failures.append(failure)
             report(f"[{number}/{total}] {describe(config)}: FAILED ({failure['error']})", "failed")
             return
-        record = store_result(store, outcome)
-        if on_record is not None:
-            on_record(record)
+        record = store_result(store, outcome, on_record)
         report(f"[{number}/{total}] {describe(config)}: {record['timings']['fit_s']:.1f} s fit", "ran")
 
     if workers == 1 and scheduler is None:

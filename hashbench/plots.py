@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from hashbench.errors import UsageError
-from hashbench.store import atomic_write
+from hashbench.store import atomic_write, method_label
 
 FIGURE_FORMATS = ("png", "pdf")
 _MARKERS = ("o", "s", "^", "D", "v", "x", "+", "*", "<", ">", "p", "h")
@@ -25,7 +25,7 @@ def curve_frame(records: list[dict]) -> pd.DataFrame:
     """Tidy curve points: one row per (run, task, curve, point) with x, precision and recall."""
     rows = []
     for record in records:
-        method = record["method"] + (f" ({record['variant']})" if record.get("variant") else "")
+        method = method_label(record)
         for task, curves in record.get("curves", {}).items():
             key = {"method": method, "dataset": record["dataset"], "task": task, "bits": record["bits"],
                    "seed": record["seed"]}  # fmt: skip

@@ -48,6 +48,11 @@ def _umask() -> int:
     return current
 
 
+def method_label(record: dict[str, Any]) -> str:
+    """The method as tables and plots name it: with its non-default parameters, ``cmfh (db_codes=unified)``."""
+    return record["method"] + (f" ({record['variant']})" if record.get("variant") else "")
+
+
 def record_name(record: dict[str, Any]) -> str:
     """File stem of a record: readable fields, then the run id."""
     return f"{record['dataset']}__{record['method']}__{record['bits']}b__seed{record['seed']}__{record['run_id']}"

@@ -24,6 +24,7 @@ from tabulate import tabulate
 
 from hashbench.errors import UsageError
 from hashbench.published import beside_published
+from hashbench.store import method_label
 
 FORMATS = ("markdown", "latex", "csv")
 TESTS = ("ttest", "wilcoxon")
@@ -174,7 +175,7 @@ def timings(records: list[dict]) -> pd.DataFrame:
     memory of the database codes."""
     rows = [
         {
-            "method": record["method"] + (f" ({record['variant']})" if record.get("variant") else ""),
+            "method": method_label(record),
             "dataset": record["dataset"],
             "bits": record["bits"],
             "fit s": record["timings"]["fit_s"],

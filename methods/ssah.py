@@ -309,9 +309,11 @@ class SsahTraining:
         """Whose cached outputs supervise network ``name`` and are the discriminators' real class: LabelNet's."""
         return "label"
 
-    def similarity(self, batch: torch.Tensor) -> torch.Tensor:
-        """S between every training item and the batch (n x b)."""
-        return (self.labels @ self.labels[batch].T > 0).float()
+    def similarity(self, batch: torch.Tensor, among: torch.Tensor | None = None) -> torch.Tensor:
+        """S between the items ``among`` (every training item by default) and the batch: 1 where they share a
+        label."""
+        rows = self.labels if among is None else self.labels[among]
+        return (rows @ self.labels[batch].T > 0).float()
 
     def network_pass(self, name: str, generator: torch.Generator) -> dict[str, float]:
         """One pass of mini-batch steps of the label, image or text network; the mean of its loss and each term."""

@@ -211,9 +211,8 @@ class UdsphTraining(SsahTraining):
             regions = image_head(features)
         with torch.set_grad_enabled(name == "text"):
             words = text_head(self.word_index[batch], self.word_values[batch])
-        similarity = (self.labels[batch] @ self.labels[batch].T > 0).float()
         theta = self.params.tau * local_similarity(words, regions, self.params.smoothing)
-        return mean_pairwise_nll(theta, similarity)
+        return mean_pairwise_nll(theta, self.similarity(batch, among=batch))
 
 
 @register_method("udsph")

@@ -195,21 +195,26 @@ class UgachTraining:
         """h = sigmoid(network output) of ``role``'s network on training ``rows``."""
         return torch.sigmoid(self.networks[f"{role}_{modality}"](self.sources[modality](rows)))
 
-    def draw_triplets(self, direction: str, generator: torch.Generator, uniform: bool) -> torch.Tensor:
+    def generator_hashes(self) -> dict[str, torch.Tensor]:
+        """The generator's h of every training item, per modality (no gradient), for drawing triplets."""
+        everything = torch.arange(self.n)
+        with torch.no_grad():
+            return {m: self.hashes("generator", m, everything).cpu() for m in ("image", "text")}
+
+    def draw_triplets(
+        self, direction: str, generator: torch.Generator, hashes: dict[str, torch.Tensor] | None
+    ) -> torch.Tensor:
         """(query, positive, negative) rows, ``select`` per query: negatives from the generator's softmax over
-        ``candidates`` random candidates per query (uniform when ``uniform``), positives excluded."""
+        ``candidates`` random candidates per query, scored with ``hashes`` (:meth:`generator_hashes`; uniform
+        when None), positives excluded."""
         p, (query_modality, other) = self.params, DIRECTIONS[direction]
         queries = torch.arange(self.n).repeat_interleave(p.select)
         candidates = torch.randint(0, self.n, (self.n, p.candidates), generator=generator)
         excluded = (candidates[:, :, None] == self.positives[:, None, :]).any(dim=2)
-        if uniform:
+        if hashes is None:
             scores = torch.zeros(candidates.shape)
         else:
-            with torch.no_grad():
-                everything = torch.arange(self.n)
-                query_hashes = self.hashes("generator", query_modality, everything).cpu()
-                candidate_hashes = self.hashes("generator", other, everything).cpu()
-            scores = -((query_hashes[:, None, :] - candidate_hashes[candidates]) ** 2).sum(dim=2)
+            scores = -((hashes[query_modality][:, None, :] - hashes[other][candidates]) ** 2).sum(dim=2)
         picked = sample_excluding(scores, excluded, p.select, generator)
         negatives = torch.gather(candidates, 1, picked).flatten()
         which = torch.randint(0, self.positives.shape[1], (len(queries),), generator=generator)
@@ -271,7 +276,8 @@ class UgachTraining:
         """A pre-training epoch of the discriminator, or an adversarial epoch; its mean losses."""
         generator = epoch_generator(self.seed, epoch)
         pretraining = epoch < self.params.pretrain_epochs
-        triplets = {d: self.draw_triplets(d, generator, uniform=pretraining) for d in DIRECTIONS}
+        hashes = None if pretraining else self.generator_hashes()  # once for both directions
+        triplets = {d: self.draw_triplets(d, generator, hashes) for d in DIRECTIONS}
         losses = {"phase": 0.0 if pretraining else 1.0}
         losses["loss_discriminator"] = self.discriminator_pass(triplets, generator)
         if not pretraining:

@@ -75,8 +75,8 @@ def wiki_train():
 def test_drawn_triplets_pair_each_query_with_a_graph_positive_and_a_non_positive(wiki_train):
     torch.manual_seed(0)
     training = UgachTraining(Ugach(**SMALL), wiki_train, 8, seed=0, device="cpu")
-    for uniform in (True, False):
-        triplets = training.draw_triplets("i2t", torch.Generator().manual_seed(1), uniform=uniform)
+    for hashes in (None, training.generator_hashes()):  # uniform, then the generator's scores
+        triplets = training.draw_triplets("i2t", torch.Generator().manual_seed(1), hashes)
         assert triplets.shape == (300 * 2, 3)
         positives = training.positives[triplets[:, 0]]
         assert (positives == triplets[:, 1:2]).any(dim=1).all()
@@ -98,7 +98,8 @@ def test_each_pass_trains_its_own_networks_only(wiki_train):
 
     training.generator_pass(torch.Generator().manual_seed(0))
     assert changed() == {"generator_image", "generator_text"}  # the reward reaches G as a constant, D stays
-    triplets = {d: training.draw_triplets(d, torch.Generator().manual_seed(0), uniform=False) for d in ("i2t", "t2i")}
+    hashes = training.generator_hashes()
+    triplets = {d: training.draw_triplets(d, torch.Generator().manual_seed(0), hashes) for d in ("i2t", "t2i")}
     training.discriminator_pass(triplets, torch.Generator().manual_seed(0))
     assert changed() == set(training.networks)
 
