@@ -1,4 +1,4 @@
-"""The ``hashbench`` command: run, grid, list, table, plot, check, check-dataset, bench-search, new.
+"""The ``hashbench`` command: run, grid, datasets, list, table, plot, check, check-dataset, bench-search, new.
 
 A :class:`~hashbench.errors.UsageError` (or a bad argument) ends the command
 with one line on stderr and exit status 2; nothing is written for that run.
@@ -10,14 +10,16 @@ import argparse
 import csv
 import io
 import json
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from tabulate import tabulate
 from tqdm.auto import tqdm
 
-from hashbench import benchsearch, registry
+from hashbench import benchsearch, datasetcommands, registry
+from hashbench.argtypes import POSITIVE, SEED, integer_type
 from hashbench.conformance import RULES, check_dataset, check_method
 from hashbench.device import DEVICES
 from hashbench.errors import UsageError
@@ -26,6 +28,7 @@ from hashbench.featurefile import looks_like_path
 from hashbench.grid import load_grid, run_grid
 from hashbench.method import parse_param
 from hashbench.plots import FIGURE_FORMATS, plot_curves
+from hashbench.prepared import DATA_ENV
 from hashbench.published import load_published
 from hashbench.runner import MAX_BITS, RunConfig, load_dataset
 from hashbench.scaffold import scaffold
@@ -45,36 +48,26 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _integer(minimum: int, maximum: int | None, expected: str) -> Callable[[str], int]:
-    """An argparse type: an integer in [minimum, maximum], else one line saying what was ``expected``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < minimum or (maximum is not None and value > maximum):
-            raise argparse.ArgumentTypeError(f"{text!r}: expected {expected}")
-        return value
-
-    return parse
-
-
-_bits = _integer(1, MAX_BITS, f"a positive integer of at most {MAX_BITS}")
-_positive = _integer(1, None, "a positive integer")
-_seed = _integer(0, None, "a non-negative integer")
+_bits = integer_type(1, MAX_BITS, f"a positive integer of at most {MAX_BITS}")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = _Parser(prog="hashbench", description="Cross-modal hashing benchmark.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--data-dir",
+        default=argparse.SUPPRESS,
+        metavar="DIR",
+        help=f"data root, one folder per dataset (default ${DATA_ENV}, else ~/.cache/hashbench)",
+    )
+    commands = _Subcommands(parser.add_subparsers(dest="command", required=True, parser_class=_Parser), common)
 
     run = commands.add_parser("run", help="train, encode, search and score one method")
     run.add_argument("--method", required=True, help="registered method name (see `hashbench list`)")
     run.add_argument("--dataset", default="wiki", help="registered dataset, or a .mat/.npz feature file")
     run.add_argument("--bits", type=_bits, nargs="+", default=list(DEFAULT_BITS), help="code lengths")
-    run.add_argument("--seed", type=_seed, nargs="+", default=[0], help="random seeds")
+    run.add_argument("--seed", type=SEED, nargs="+", default=[0], help="random seeds")
     run.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter")
     run.add_argument("--results", default="results", help="results folder (default ./results)")
     run.add_argument("--format", choices=("table", "json", "csv"), default="table")
@@ -96,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--quiet", action="store_true", help="no progress bar and no line per run")
     grid.add_argument("--mlflow", action="store_true", help=MLFLOW_HELP)
     where = grid.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=_positive, default=1, help="runs at once, in local processes (default 1)")
+    where.add_argument("--workers", type=POSITIVE, default=1, help="runs at once, in local processes (default 1)")
     where.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster (e.g. tcp://host:8786)")
 
     commands.add_parser("list", help="registered methods and datasets, with their origin")
@@ -123,18 +116,30 @@ def build_parser() -> argparse.ArgumentParser:
     check_data.add_argument("dataset")
 
     bench = commands.add_parser("bench-search", help="time the search backends on random codes, side by side")
-    bench.add_argument("--db", type=_positive, default=190_000, help="database codes (default 190000)")
-    bench.add_argument("--queries", type=_positive, default=2_100, help="query codes (default 2100)")
+    bench.add_argument("--db", type=POSITIVE, default=190_000, help="database codes (default 190000)")
+    bench.add_argument("--queries", type=POSITIVE, default=2_100, help="query codes (default 2100)")
     bench.add_argument("--bits", type=_bits, default=64)
-    bench.add_argument("--k", type=_positive, default=100, help="neighbours per query (default 100)")
-    bench.add_argument("--repeats", type=_positive, default=3, help="timed repeats of the fast paths (median)")
+    bench.add_argument("--k", type=POSITIVE, default=100, help="neighbours per query (default 100)")
+    bench.add_argument("--repeats", type=POSITIVE, default=3, help="timed repeats of the fast paths (median)")
     bench.add_argument("--format", choices=("table", "json"), default="table")
 
     new = commands.add_parser("new", help="write the skeleton of a new plug-in and its test")
     new.add_argument("kind", choices=("method", "dataset"))
     new.add_argument("name", help="registry name: lower-case letters, digits and '-'")
     new.add_argument("--package", metavar="DIR", help="write a stand-alone package with an entry point into DIR")
+
+    datasetcommands.add_parser(commands.actions, common)
     return parser
+
+
+class _Subcommands:
+    """Sub-command factory that gives every sub-command the common options (``--data-dir``)."""
+
+    def __init__(self, actions: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+        self.actions, self._common = actions, common
+
+    def add_parser(self, name: str, **options) -> argparse.ArgumentParser:
+        return self.actions.add_parser(name, parents=[self._common], **options)
 
 
 def _summary_rows(records: list[dict]) -> list[dict]:
@@ -221,7 +226,7 @@ def _command_list(args: argparse.Namespace) -> None:
             entry.name,
             "",
             "",
-            (entry.obj.__doc__ or "").strip().splitlines()[0] if entry.obj.__doc__ else "",
+            datasetcommands.describe(entry.obj),
             entry.origin,
         ]
         for entry in registry.datasets.entries()
@@ -319,12 +324,15 @@ COMMANDS = {
     "check-dataset": _command_check_dataset,
     "bench-search": _command_bench_search,
     "new": _command_new,
+    "datasets": datasetcommands.command,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hashbench`` console script."""
     args = build_parser().parse_args(argv)
+    if getattr(args, "data_dir", None):
+        os.environ[DATA_ENV] = str(Path(args.data_dir).expanduser().resolve())  # worker processes inherit it
     try:
         return COMMANDS[args.command](args) or 0
     except UsageError as error:

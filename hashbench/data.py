@@ -17,6 +17,8 @@ import numpy as np
 from hashbench.errors import UsageError
 
 MODALITIES = ("image", "text")
+#: Size of the blocks in which a whole matrix is scanned, so a memory-mapped matrix is never copied whole.
+BLOCK_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -85,10 +87,24 @@ def _as_features(name: str, features: np.ndarray, n: int) -> np.ndarray:
     if not np.issubdtype(features.dtype, np.number) or np.issubdtype(features.dtype, np.complexfloating):
         raise UsageError(f"{name} features: expected real numbers, got dtype {features.dtype}")
     features = features.astype(np.float32, copy=False)
-    if not np.isfinite(features).all():
-        bad = int(np.argwhere(~np.isfinite(features))[0, 0])
-        raise UsageError(f"{name} features: NaN or inf in row {bad}; expected finite values")
+    for start, block in row_blocks(features):
+        if not np.isfinite(block).all():
+            bad = start + int(np.argwhere(~np.isfinite(block))[0, 0])
+            raise UsageError(f"{name} features: NaN or inf in row {bad}; expected finite values")
     return features
+
+
+def rows_per_block(*arrays: np.ndarray) -> int:
+    """How many rows of ``arrays`` together fill about :data:`BLOCK_BYTES`."""
+    row_bytes = sum(array.itemsize * int(np.prod(array.shape[1:])) for array in arrays)
+    return max(1, BLOCK_BYTES // max(1, row_bytes))
+
+
+def row_blocks(array: np.ndarray):
+    """``(first row, block)`` over ``array`` in blocks of about :data:`BLOCK_BYTES` (views, no copies)."""
+    rows = rows_per_block(array)
+    for start in range(0, array.shape[0], rows):
+        yield start, array[start : start + rows]
 
 
 def _as_images(images: np.ndarray, n: int) -> np.ndarray:
@@ -165,6 +181,14 @@ class CrossModalDataset:
         """Features of ``modality`` for the items of ``split`` ("train", "query" or "database")."""
         return getattr(self, _checked_modality(modality))[getattr(self, split)]
 
+    def database_blocks(self, rows: int | None = None):
+        """The database's (image, text) features in blocks of ``rows`` items (default: about
+        :data:`BLOCK_BYTES`), in database order; a memory-mapped dataset is never copied whole."""
+        rows = rows or rows_per_block(self.image, self.text)
+        for start in range(0, self.database.size, rows):
+            items = self.database[start : start + rows]
+            yield self.image[items], self.text[items]
+
     def split_labels(self, split: str) -> np.ndarray:
         """Labels of the items of ``split``; the harness alone calls this for query and database."""
         return self.labels[getattr(self, split)]
@@ -183,7 +207,8 @@ class CrossModalDataset:
         digest = hashlib.sha256()
         for array in (self.image, self.text, self.labels, self.train, self.query, self.database):
             digest.update(str((array.shape, array.dtype.str)).encode())
-            digest.update(np.ascontiguousarray(array).tobytes())
+            for _, block in row_blocks(array):
+                digest.update(np.ascontiguousarray(block).tobytes())
         return digest.hexdigest()
 
     def summary(self) -> dict:

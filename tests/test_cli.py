@@ -165,7 +165,7 @@ def test_bad_input_gives_one_line_exit_2_and_no_record(case, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("name", "changes", "message"),
     [
-        ("corrupt", None, "cannot be read as a .mat feature file"),
+        ("corrupt", None, "cannot be read as a .mat file"),
         ("rows", {"T_te": np.zeros((692, 10))}, "row counts disagree (I_te has 693, T_te has 692, L_te has 693)"),
         ("missing", {"drop": ["I_te", "T_te", "L_te"]}, "missing array I_te"),
         ("partial", {"drop": ["T_te"]}, "has I_te but no T_te"),

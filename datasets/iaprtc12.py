@@ -1,0 +1,22 @@
+"""IAPR TC-12 (Grubinger et al., 2006): 20,000 images with sentences, 255 labels; the DCMH protocol.
+
+It has no text-file layout of its own here: the folder holds DCMH's
+``.mat`` files (``LAll``, ``YAll`` and ``FAll`` or ``IAll``), a feature file
+of the shallow papers, or per-modality matrices (see :mod:`hashbench.standard`).
+"""
+
+from __future__ import annotations
+
+from hashbench.registry import register_dataset
+from hashbench.standard import Protocol, StandardDataset
+
+IAPRTC12 = register_dataset("iaprtc12")(
+    StandardDataset(
+        name="iaprtc12",
+        title="IAPR TC-12: 20,000 images with sentences, 255 labels (bring the files; see README)",
+        reference="Grubinger et al., The IAPR TC-12 Benchmark, OntoImage 2006",
+        licence="free for research; see the IAPR TC-12 benchmark terms (imageclef.org)",
+        labels="255 labels, multi-label",
+        protocol=Protocol(queries=2000, training=10000),
+    )
+)
