@@ -24,7 +24,7 @@ CLASS_NAMES = (
     "night", "people", "plant_life", "portrait", "river", "sea", "sky", "structures", "sunset", "transport",
     "tree", "water",
 )  # fmt: skip
-TEXT_FILES = ("all_tags.txt", "all_labels.txt", "TagList.txt")
+TEXT_FILES = "all_tags.txt + all_labels.txt + TagList.txt"
 
 
 def read_text_layout(folder: Path) -> TextLayout | None:
@@ -60,6 +60,6 @@ MIRFLICKR25K = register_dataset("mirflickr25k")(
         protocol=Protocol(queries=2000, training=10000),
         class_names=CLASS_NAMES,
         read_text_layout=read_text_layout,
-        text_layout_files=TEXT_FILES,
+        text_files=TEXT_FILES,
     )
 )

@@ -64,6 +64,6 @@ MSCOCO = register_dataset("mscoco")(
         protocol=Protocol(queries=2000, training=10000),
         class_names=CLASS_NAMES,
         read_text_layout=read_text_layout,
-        text_layout_files=("labels_annotation.txt [+ all_txts.txt]",),
+        text_files="labels_annotation.txt (+ all_txts.txt)",
     )
 )

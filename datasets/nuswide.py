@@ -40,7 +40,7 @@ CLASS_NAMES = (
     "animal", "beach", "buildings", "clouds", "flowers", "grass", "lake", "mountain", "ocean", "person", "plants",
     "reflection", "road", "rocks", "sky", "snow", "sunset", "tree", "vehicle", "water", "window",
 )  # fmt: skip
-TEXT_FILES = ("Groundtruth.zip [+ AllTags1k.txt]", "or labels_annotation.txt + all_tags.txt")
+TEXT_FILES = "Groundtruth.zip (+ AllTags1k.txt), or labels_annotation.txt + all_tags.txt,"
 
 
 def read_ground_truth(path: Path) -> tuple[list[str], np.ndarray]:
@@ -129,6 +129,6 @@ NUSWIDE = register_dataset("nuswide")(
         protocol=Protocol(queries=2100, training=10500),
         class_names=CLASS_NAMES,
         read_text_layout=read_text_layout,
-        text_layout_files=TEXT_FILES,
+        text_files=TEXT_FILES,
     )
 )

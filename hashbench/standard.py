@@ -146,7 +146,7 @@ class StandardDataset:
     protocol: Protocol
     class_names: tuple[str, ...] = ()
     read_text_layout: Callable[[Path], TextLayout | None] = field(default=lambda folder: None)
-    text_layout_files: tuple[str, ...] = ()
+    text_files: str = ""  # the text-file layout in words, for messages: "all_tags.txt + all_labels.txt + ..."
 
     def __call__(self) -> CrossModalDataset:
         """The prepared dataset from the data root, prepared from its folder first if it never was."""
@@ -156,7 +156,7 @@ class StandardDataset:
 
     def expected_files(self) -> str:
         """What the dataset's folder must hold, in words."""
-        text_layout = " + ".join((*self.text_layout_files, f"{IMAGE_FEATURES}.npy")) if self.text_layout_files else ""
+        text_layout = f"{self.text_files} with {IMAGE_FEATURES}.npy" if self.text_files else ""
         options = [
             "a feature file with I_tr, T_tr, L_tr, I_te, T_te, L_te (.mat/.npz/.h5)",
             "DCMH .mat files with LAll, YAll and FAll (or IAll, then `extract`)",
@@ -238,7 +238,8 @@ def _find_layout(spec: StandardDataset, folder: Path, found: dict[str, _Found]) 
         spans = feature_parts(named, path)
         image, text = (_Found(StackedRows([named[f"{p}_{part}"] for part in spans]), f"{p}_*", path) for p in "IT")
         labels = np.concatenate([_Found(named[f"L_{part}"], f"L_{part}", path).labels() for part in spans])
-        return _assemble(spec, "feature file (I_tr, I_te, ...)", labels, image, text, split=feature_split(spans))
+        split = feature_split(spans)
+        return _assemble(spec, "feature file (I_tr, I_te, ...)", labels, image, text, split=split, label_file=path)
 
     if "LAll" in found:
         if "YAll" not in found:
@@ -252,7 +253,8 @@ def _find_layout(spec: StandardDataset, folder: Path, found: dict[str, _Found]) 
                 else f"expected FAll, or {IMAGE_FEATURES}.npy from `hashbench datasets extract`"
             )
             raise UsageError(f"{folder}: no image features; {hint}")
-        return _assemble(spec, "DCMH .mat", found["LAll"].labels(), image, found["YAll"])
+        labels = found["LAll"]
+        return _assemble(spec, "DCMH .mat", labels.labels(), image, found["YAll"], label_file=labels.path)
 
     layout = spec.read_text_layout(folder)
     if layout is not None:
@@ -263,7 +265,7 @@ def _find_layout(spec: StandardDataset, folder: Path, found: dict[str, _Found]) 
     if {IMAGE_FEATURES, TEXT_FEATURES, LABELS} & found.keys():
         image, text, labels = (_required(found, name, folder, name.replace("_", " "))
                                for name in (IMAGE_FEATURES, TEXT_FEATURES, LABELS))  # fmt: skip
-        return _assemble(spec, "per-modality matrices", labels.labels(), image, text)
+        return _assemble(spec, "per-modality matrices", labels.labels(), image, text, label_file=labels.path)
 
     raise UsageError(
         f"{spec.name}: no dataset files in {folder}; expected {spec.expected_files()} (see {README} for how to "
@@ -279,6 +281,7 @@ def _assemble(
     text: _Found | None,
     split: dict[str, np.ndarray] | None = None,
     text_layout: TextLayout | None = None,
+    label_file: Path | None = None,
 ) -> Source:
     """A source from every item's labels and the found matrices; a text layout adds its text and kept items."""
     keep = text_layout.keep if text_layout is not None else np.ones(labels.shape[0], dtype=bool)
@@ -286,7 +289,7 @@ def _assemble(
         text_matrix, text_rows, text_about = text.array, text.rows_for(keep), text.about("text")
     else:
         text_matrix, text_rows, text_about = text_layout.text, np.flatnonzero(keep), text_layout.text_about
-    files = [*(text_layout.files if text_layout else []), image.path, *([text.path] if text else [])]
+    files = [*(text_layout.files if text_layout else [label_file]), image.path, *([text.path] if text else [])]
     class_names = text_layout.class_names if text_layout else _class_names(spec, labels.shape[1])
     return Source(
         layout=layout,
@@ -380,7 +383,8 @@ def info(spec: StandardDataset) -> dict[str, Any]:
     except UsageError as error:
         layout = _text_layout_or_none(spec, folder)
         if layout is None:
-            return {**found, "state": f"not available: {error}"}
+            empty = not folder.is_dir() or not any(folder.iterdir())
+            return {**found, "state": "no files yet" if empty else f"not available: {error}"}
         labels = layout.labels[layout.keep]
         return {**found, "state": f"text files found; {error}", **_counts(spec, labels, layout.class_names, {})}
 

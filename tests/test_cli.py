@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
+from matfiles import write_h5, write_mat73
 
 from hashbench import registry
 from hashbench.cli import main
@@ -100,11 +101,14 @@ def test_parameters_reach_the_method_and_the_record(tmp_path):
 
 
 def test_a_feature_file_in_the_shallow_layout_scores_exactly_like_the_bundled_data(tmp_path):
+    arrays = {k: v for k, v in scipy.io.loadmat(FIXTURES / "wikiData_MTFH_onehot.mat").items() if k[0] in "ITL"}
+    files = [FIXTURES / "wikiData_MTFH_onehot.mat", write_mat73(tmp_path / "wiki73.mat", **arrays),
+             write_h5(tmp_path / "wiki.h5", **arrays)]  # fmt: skip
     bundled = run_json(tmp_path / "a", "--method", "scm-orth", "--bits", "16")[0]
-    from_file = run_json(
-        tmp_path / "b", "--method", "scm-orth", "--bits", "16", "--dataset", str(FIXTURES / "wikiData_MTFH_onehot.mat")
-    )[0]
-    assert from_file["metrics"] == bundled["metrics"]
+    for path in files:
+        args = ("--method", "scm-orth", "--bits", "16", "--dataset", str(path))
+        from_file = run_json(tmp_path / f"run-{path.name}", *args)[0]
+        assert from_file["metrics"] == bundled["metrics"], path.name
 
 
 def test_list_shows_methods_datasets_and_origin(capsys):

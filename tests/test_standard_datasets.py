@@ -255,6 +255,27 @@ def test_dcmh_raw_images_without_features_point_at_extract(data_root):
         load_dataset("mirflickr25k")
 
 
+def test_the_official_nuswide_files_keep_the_images_of_the_most_frequent_concepts(data_root):
+    """Ground truth and AllTags1k.txt in their released formats, small: 12 images, 23 concepts."""
+    folder = data_root / "nuswide"
+    (folder / "Groundtruth" / "AllLabels").mkdir(parents=True)
+    rng = np.random.default_rng(2)
+    labels = rng.random((2200, 23)) < np.linspace(0.01, 0.3, 23)  # concept j is rarer than concept j + 1
+    labels[:5] = False  # five images with no concept at all
+    for j in range(23):
+        lines = "".join(f"{int(value)}\n" for value in labels[:, j])
+        (folder / "Groundtruth" / "AllLabels" / f"Labels_c{j:02d}.txt").write_text(lines)
+    tags = rng.random((2200, 1000)) < 0.01
+    (folder / "AllTags1k.txt").write_text("".join(" ".join(map(str, row.astype(int))) + "\n" for row in tags))
+    np.save(folder / "image_features.npy", rng.standard_normal((2200, 8)).astype(np.float32))
+    dataset = load_dataset("nuswide")
+    kept = labels[:, 2:].any(axis=1)  # the 21 most frequent concepts: all but c00 and c01
+    np.testing.assert_array_equal(dataset.labels, labels[kept][:, 2:])
+    np.testing.assert_array_equal(dataset.text, tags[kept].astype(np.float32))
+    card = json.loads((prepared_folder("nuswide") / "card.json").read_text())
+    assert card["class_names"] == [f"c{j:02d}" for j in range(2, 23)]
+
+
 def test_per_modality_matrices_prepare_without_any_text_files(data_root):
     folder = data_root / "nuswide"
     folder.mkdir(parents=True)
@@ -293,6 +314,9 @@ def test_prepare_from_a_folder_then_run_a_method_on_it(tmp_path, monkeypatch, ca
     (record,) = json.loads(capsys.readouterr().out)
     assert record["dataset"] == "mirflickr25k" and record["dataset_summary"]["database"] == 18015
     assert 0 < record["metrics"]["i2t"]["map"] <= 1
+    assert main(["datasets", "info", "mirflickr25k", "--data-dir", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "state:          prepared" in out and f"fingerprint:    {record['dataset_fingerprint']}" in out
 
 
 def test_datasets_list_and_info_of_the_bundled_set(capsys):
