@@ -19,7 +19,7 @@ from hashbench.errors import UsageError
 from hashbench.prepared import DATA_ENV, load_prepared, prepared_folder
 from hashbench.runner import load_dataset
 from hashbench.standard import Protocol, prepare
-from hashbench.textfiles import read_label_names, read_name_lists
+from hashbench.textfiles import caption_words, read_label_names, read_name_lists
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MIR = FIXTURES / "mirflickr25k"
@@ -274,6 +274,27 @@ def test_the_official_nuswide_files_keep_the_images_of_the_most_frequent_concept
     np.testing.assert_array_equal(dataset.text, tags[kept].astype(np.float32))
     card = json.loads((prepared_folder("nuswide") / "card.json").read_text())
     assert card["class_names"] == [f"c{j:02d}" for j in range(2, 23)]
+
+
+def test_mscoco_captions_become_a_bag_of_the_most_frequent_words(data_root):
+    folder = data_root / "mscoco"
+    folder.mkdir(parents=True)
+    lines = read_lines_of(FIXTURES / "mscoco" / "dchmt_coco_labels_annotation.txt")[:2105]
+    (folder / "labels_annotation.txt").write_text("\n".join(lines) + "\n")
+    captions = [f"A {' and a '.join(names.split(',')).lower()} in a photo." if names else "Nothing." for names in lines]
+    (folder / "all_txts.txt").write_text("\r\n".join(captions) + "\r\n")
+    np.save(folder / "image_features.npy", np.ones((2105, 4), dtype=np.float32))
+    dataset = load_dataset("mscoco")
+    labelled = [names for names in lines if names]
+    assert dataset.labels.shape == (len(labelled), 80)
+    card = json.loads((prepared_folder("mscoco") / "card.json").read_text())
+    assert "bag of the most frequent caption words" in card["card"]["features"]["text"]
+    words_of_first = set(caption_words(captions[lines.index(labelled[0])]))
+    assert dataset.text[0].sum() == len(words_of_first)  # each distinct word once
+
+
+def read_lines_of(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines()
 
 
 def test_per_modality_matrices_prepare_without_any_text_files(data_root):
