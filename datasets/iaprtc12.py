@@ -1,7 +1,7 @@
 """IAPR TC-12 (Grubinger et al., 2006): 20,000 images with sentences, 255 labels; the DCMH protocol.
 
 It has no text-file layout of its own here: the folder holds DCMH's
-``.mat`` files (``LAll``, ``YAll`` and ``FAll`` or ``IAll``), a feature file
+``.mat`` files (``LAll``, ``YAll``, and ``IAll`` for ``extract``), a feature file
 of the shallow papers, or per-modality matrices (see :mod:`hashbench.standard`).
 """
 

@@ -8,9 +8,11 @@ order:
 
 1. a feature file of the shallow papers (``I_tr, T_tr, L_tr, I_te, T_te, L_te``
    and maybe ``I_db, T_db, L_db``, in a .mat, .npz or .h5): its own split;
-2. DCMH-style MATLAB files: ``LAll`` (labels), ``YAll`` (text) and ``FAll``
-   (image features), in one file or several; ``IAll`` (raw images) needs
-   ``hashbench datasets extract`` first, which writes ``image_features.npy``;
+2. DCMH-style MATLAB files: ``LAll`` (labels) and ``YAll`` (text), in one
+   file or several, with image features from ``hashbench datasets extract``
+   (``image_features.npy``, made from ``IAll``, the raw images, or from the
+   image files that ``FAll`` names), or in ``FAll`` when it holds a feature
+   matrix rather than the n x 1 cell of file names of the released files;
 3. the dataset's own text files (tags and labels; each plug-in says which)
    with ``image_features.{npy,npz,h5,mat}``;
 4. per-modality matrices ``image_features.*``, ``text_features.*`` and ``labels.*``.
@@ -159,7 +161,7 @@ class StandardDataset:
         text_layout = f"{self.text_files} with {IMAGE_FEATURES}.npy" if self.text_files else ""
         options = [
             "a feature file with I_tr, T_tr, L_tr, I_te, T_te, L_te (.mat/.npz/.h5)",
-            "DCMH .mat files with LAll, YAll and FAll (or IAll, then `extract`)",
+            "DCMH .mat files with LAll and YAll, after `extract` from IAll or the images FAll names",
             *([text_layout] if text_layout else []),
             f"{IMAGE_FEATURES}.npy + {TEXT_FEATURES}.npy + {LABELS}.npy (or .npz/.h5/.mat)",
         ]
@@ -244,13 +246,16 @@ def _find_layout(spec: StandardDataset, folder: Path, found: dict[str, _Found]) 
     if "LAll" in found:
         if "YAll" not in found:
             raise UsageError(f"{found['LAll'].path}: has LAll but no YAll in {folder}; expected the DCMH text YAll")
-        image = found.get("FAll") or found.get(IMAGE_FEATURES)
+        image = found.get(IMAGE_FEATURES) or (found["FAll"] if _is_feature_matrix(found.get("FAll")) else None)
         if image is None:
+            stack = found.get("IAll") or found.get("images")
             hint = (
-                f"{found['IAll'].path} holds raw images (IAll): run `hashbench datasets extract {spec.name} "
-                f"--images {found['IAll'].path}` first"
-                if "IAll" in found
-                else f"expected FAll, or {IMAGE_FEATURES}.npy from `hashbench datasets extract`"
+                f"{stack.path} holds raw images ({stack.name}): run `hashbench datasets extract {spec.name} "
+                f"--images {stack.path}` first"
+                if stack is not None
+                else f"FAll lists image files: run `hashbench datasets extract {spec.name} --images FOLDER` first"
+                if "FAll" in found
+                else f"expected {IMAGE_FEATURES}.npy from `hashbench datasets extract`, or FAll features"
             )
             raise UsageError(f"{folder}: no image features; {hint}")
         labels = found["LAll"]
@@ -304,6 +309,13 @@ def _assemble(
         text_about=text_about,
         split=split,
     )
+
+
+def _is_feature_matrix(item: _Found | None) -> bool:
+    """Whether DCMH's FAll holds features (a numeric matrix) rather than the image file names (an n x 1 cell)."""
+    if item is None:
+        return False
+    return item.array.ndim == 2 and item.array.shape[1] > 1 and np.dtype(item.array.dtype).kind in "fiub"
 
 
 def _required(found: dict[str, _Found], name: str, folder: Path, what: str) -> _Found:

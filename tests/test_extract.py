@@ -3,6 +3,7 @@ for the torchvision backbones, so the mechanics are tested without downloading w
 
 import numpy as np
 import pytest
+import scipy.io
 import torch
 from matfiles import write_mat73
 from PIL import Image
@@ -93,6 +94,19 @@ def test_the_dcmh_image_stack_of_a_v73_file_gives_the_features_of_the_same_image
     stack = write_mat73(tmp_path / "mirflickr25k-iall.mat", IAll=pixels.transpose(1, 2, 3, 0))  # MATLAB: H x W x 3 x n
     from_stack = np.load(extract(MIRFLICKR25K, stack, "vgg16", pretrained=False, progress=False))
     np.testing.assert_allclose(from_stack, from_files, rtol=1e-5, atol=1e-6)
+
+
+def test_the_file_names_of_dcmh_fall_order_the_images_like_all_imgs(images, monkeypatch, tmp_path):
+    folder, _ = images
+    use_backbone(monkeypatch, TinyBackbone())
+    listed = np.load(extract(MIRFLICKR25K, folder, "vgg16", pretrained=False, progress=False)).copy()
+    names = (folder / "all_imgs.txt").read_text().split()
+    (folder / "all_imgs.txt").unlink()
+    cells = np.empty((N_IMAGES, 1), dtype=object)
+    cells[:, 0] = names[::-1]  # another order: the features must follow it
+    scipy.io.savemat(folder / "mirflickr25k-fall.mat", {"FAll": cells})
+    from_fall = np.load(extract(MIRFLICKR25K, folder, "vgg16", pretrained=False, progress=False))
+    np.testing.assert_array_equal(from_fall, listed[::-1])
 
 
 def test_a_missing_image_list_or_image_is_named(images, capsys):

@@ -246,6 +246,32 @@ def test_dcmh_matrices_in_several_v73_files_prepare_with_the_protocol_split(data
     assert (dataset.query.size, dataset.database.size, dataset.train.size) == (2000, 866, 866)
 
 
+def matlab_cells(names: list[str]) -> np.ndarray:
+    """An n x 1 MATLAB cell array of strings, as DCMH's FAll holds the image file names."""
+    cells = np.empty((len(names), 1), dtype=object)
+    cells[:, 0] = names
+    return cells
+
+
+def test_the_dcmh_release_of_mirflickr_prepares_once_extract_has_made_the_image_features(data_root):
+    """The released files: LAll 20,015 x 24, YAll 20,015 x 1,386 and FAll (the file names) in v5 .mat files."""
+    folder = data_root / "mirflickr25k"
+    folder.mkdir(parents=True)
+    layout = mirflickr25k.read_text_layout(MIR)
+    names = [line for line in (MIR / "all_imgs.txt").read_text().splitlines() if line]
+    scipy.io.savemat(folder / "mirflickr25k-lall.mat", {"LAll": layout.labels.astype(np.uint8)})
+    scipy.io.savemat(folder / "mirflickr25k-yall.mat", {"YAll": layout.text.toarray()})
+    scipy.io.savemat(folder / "mirflickr25k-fall.mat", {"FAll": matlab_cells(names)})
+    with pytest.raises(UsageError, match="FAll lists image files: run `hashbench datasets extract mirflickr25k"):
+        load_dataset("mirflickr25k")
+    np.save(folder / "image_features.npy", np.random.default_rng(3).standard_normal((20015, 8)).astype(np.float32))
+    dataset = load_dataset("mirflickr25k")
+    np.testing.assert_array_equal(dataset.labels, layout.labels)
+    np.testing.assert_array_equal(dataset.text, layout.text.toarray())
+    assert (dataset.query.size, dataset.database.size, dataset.train.size) == (2000, 18015, 10000)
+    assert "DCMH .mat" in dataset.card.source
+
+
 def test_dcmh_raw_images_without_features_point_at_extract(data_root):
     folder = data_root / "mirflickr25k"
     folder.mkdir(parents=True)
