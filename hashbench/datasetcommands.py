@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,7 @@ def _info(name: str) -> dict[str, Any]:
     names = [f"class {j + 1}" for j in range(dataset.n_classes)]
     return {
         "state": "bundled" if name == "wiki" else "loaded by its plug-in",
-        "card": dataset.card.__dict__,
+        "card": asdict(dataset.card),
         "counts": counts,
         "image_dim": summary["image_dim"],
         "text_dim": summary["text_dim"],

@@ -23,6 +23,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +102,7 @@ def write_prepared(
         np.save(staging / "labels.npy", np.asarray(labels, dtype=bool))
         np.savez(staging / "split.npz", **split)
         dataset = CrossModalDataset(card=card, labels=labels, **matrices, **split)
-        summary = {**about, "card": card.__dict__, "summary": dataset.summary(), "fingerprint": dataset.fingerprint}
+        summary = {**about, "card": asdict(card), "summary": dataset.summary(), "fingerprint": dataset.fingerprint}
         (staging / CARD_FILE).write_text(json.dumps(summary, indent=1) + "\n")
         del matrices, dataset
         _replace_folder(staging, folder)

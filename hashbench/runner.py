@@ -13,7 +13,7 @@ import platform
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -225,6 +225,7 @@ def execute(
         "dataset": dataset.card.name,
         "dataset_fingerprint": dataset.fingerprint,
         "dataset_summary": dataset.summary(),
+        "dataset_card": asdict(dataset.card),
         "bits": bits,
         "seed": config.seed,
         "device": device,
