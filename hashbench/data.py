@@ -129,7 +129,8 @@ def is_raw_images(images: np.ndarray) -> bool:
     return images.ndim != 2
 
 
-def _as_labels(labels: np.ndarray) -> np.ndarray:
+def as_labels(labels: np.ndarray) -> np.ndarray:
+    """``labels`` checked to be an n x classes matrix of 0 and 1, as booleans."""
     labels = np.asarray(labels)
     if labels.ndim != 2:
         raise UsageError(f"labels: expected an n x classes 0/1 matrix, got shape {labels.shape}")
@@ -159,7 +160,7 @@ class CrossModalDataset:
     query_in_database: bool = False
 
     def __post_init__(self) -> None:
-        labels = _as_labels(self.labels)
+        labels = as_labels(self.labels)
         n = labels.shape[0]
         set_ = object.__setattr__
         set_(self, "labels", labels)

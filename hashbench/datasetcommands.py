@@ -18,6 +18,8 @@ from hashbench.extract import EXTRACT_BACKBONES, extract
 from hashbench.prepared import dataset_folder, prepared_folder, read_card
 from hashbench.standard import StandardDataset, info, prepare
 
+COUNTS = ("items", "query", "database", "train")
+
 
 def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """The ``datasets`` sub-command and its actions; ``common`` holds the options every command takes."""
@@ -73,12 +75,11 @@ def _info(name: str) -> dict[str, Any]:
         return info(loader)
     dataset = loader()
     summary = dataset.summary()
-    counts = {key: summary[key] for key in ("items", "query", "database", "train")}
     names = [f"class {j + 1}" for j in range(dataset.n_classes)]
     return {
-        "state": "bundled" if name == "wiki" else "loaded by its plug-in",
+        "state": _state(name, loader),
         "card": asdict(dataset.card),
-        "counts": counts,
+        "counts": {key: summary[key] for key in COUNTS},
         "image_dim": summary["image_dim"],
         "text_dim": summary["text_dim"],
         "classes": dataset.n_classes,
@@ -89,14 +90,14 @@ def _info(name: str) -> dict[str, Any]:
 def _print_info(name: str, about: dict[str, Any]) -> None:
     card = about.get("card", {})
     summary = about.get("summary", {})
-    counts = about.get("counts") or {key: summary[key] for key in ("items", "query", "database", "train") if summary}
+    counts = about.get("counts") or summary
     lines = [
         ("dataset", name),
         ("state", about["state"]),
         ("folder", about.get("folder", "")),
         ("layout", about.get("layout", "")),
         ("protocol", card.get("protocol") or about.get("protocol", "")),
-        ("counts", " · ".join(f"{key} {value:,}" for key, value in counts.items()) if counts else ""),
+        ("counts", _counts_line(counts)),
         ("image", (card.get("features") or {}).get("image") or _dim(about.get("image_dim", summary.get("image_dim")))),
         ("text", (card.get("features") or {}).get("text") or _dim(about.get("text_dim", summary.get("text_dim")))),
         ("fingerprint", about.get("fingerprint", "")),
@@ -110,6 +111,11 @@ def _print_info(name: str, about: dict[str, Any]) -> None:
         items = counts["items"]
         rows = [[label, count, f"{count / items:.1%}"] for label, count in frequencies.items()]
         print(tabulate(rows, headers=["label", "items", "share"], tablefmt="github"))
+
+
+def _counts_line(counts: dict[str, int]) -> str:
+    """``items 20,015 · query 2,000 · database 18,015 · train 10,000``, of the counts present."""
+    return " · ".join(f"{key} {counts[key]:,}" for key in COUNTS if key in counts)
 
 
 def _dim(width: int | None) -> str:
@@ -130,7 +136,7 @@ def command(args: argparse.Namespace) -> None:
         spec = _standard(args.name)
         folder = Path(args.source) if args.source else dataset_folder(spec.name)
         about = prepare(spec, folder, split_seed=args.split_seed)
-        counts = " · ".join(f"{key} {about['summary'][key]:,}" for key in ("items", "query", "database", "train"))
+        counts = _counts_line(about["summary"])
         print(f"prepared {spec.name} in {prepared_folder(spec.name)}: {counts}; fingerprint {about['fingerprint']}")
     else:
         spec = _standard(args.name)

@@ -36,7 +36,7 @@ import scipy.sparse
 from tqdm.auto import tqdm
 
 from hashbench import __version__
-from hashbench.data import CrossModalDataset, DatasetCard
+from hashbench.data import CrossModalDataset, DatasetCard, as_labels
 from hashbench.errors import UsageError
 from hashbench.featurefile import feature_parts, feature_split
 from hashbench.matrixfile import MATRIX_SUFFIXES, dense_rows, open_arrays
@@ -52,13 +52,13 @@ class Protocol:
 
     queries: int
     training: int
-    seed: int = 0
+    seed: int = 0  # the split seed unless `prepare --split-seed` says otherwise
 
-    def split(self, n: int, seed: int | None = None) -> dict[str, np.ndarray]:
-        """Sorted row indices of train, query and database for ``n`` items (seed: the protocol's by default)."""
+    def split(self, n: int, seed: int) -> dict[str, np.ndarray]:
+        """Sorted row indices of train, query and database for ``n`` items, drawn with ``seed``."""
         if n <= self.queries:
             raise UsageError(f"{n} items: the protocol needs more than its {self.queries} queries")
-        rng = np.random.default_rng(self.seed if seed is None else seed)
+        rng = np.random.default_rng(seed)
         order = rng.permutation(n)
         database = np.sort(order[self.queries :])
         train = np.sort(rng.choice(database, size=min(self.training, database.size), replace=False))
@@ -68,11 +68,11 @@ class Protocol:
         """Query, database and training counts for ``n`` items."""
         return {"query": self.queries, "database": n - self.queries, "train": min(self.training, n - self.queries)}
 
-    def describe(self, seed: int | None = None) -> str:
+    def describe(self, seed: int) -> str:
         """One line for the dataset card."""
         return (
             f"{self.queries:,} random queries, the rest the database, {self.training:,} training items drawn from "
-            f"the database (seed {self.seed if seed is None else seed})"
+            f"the database (seed {seed})"
         )
 
 
@@ -213,11 +213,10 @@ class _Found:
     def labels(self) -> np.ndarray:
         """The matrix as 0/1 labels."""
         labels = self.array.toarray() if scipy.sparse.issparse(self.array) else np.asarray(self.array)
-        if labels.ndim != 2 or not np.isin(labels, (0, 1)).all():
-            raise UsageError(
-                f"{self.path}: {self.name} of shape {labels.shape}; expected an items x classes matrix of 0 and 1"
-            )
-        return labels.astype(bool)
+        try:
+            return as_labels(labels)
+        except UsageError as error:
+            raise UsageError(f"{self.path}: {self.name}: {error}") from None
 
 
 @contextlib.contextmanager
@@ -339,9 +338,11 @@ def _frequencies(labels: np.ndarray, class_names: list[str]) -> dict[str, int]:
 def prepare(spec: StandardDataset, folder: Path, split_seed: int | None = None, progress: bool = True) -> dict:
     """Read the dataset's files in ``folder``, validate them, and write the prepared form under the data root."""
     with open_source(spec, folder) as source:
-        split = source.split if source.split is not None else spec.protocol.split(source.n, split_seed)
-        seed = None if source.split is not None else (spec.protocol.seed if split_seed is None else split_seed)
-        protocol = "the file's own split (I_tr, I_te, I_db)" if seed is None else spec.protocol.describe(seed)
+        if source.split is not None:
+            split, seed, protocol = source.split, None, "the file's own split (I_tr, I_te, I_db)"
+        else:
+            seed = spec.protocol.seed if split_seed is None else split_seed
+            split, protocol = spec.protocol.split(source.n, seed), spec.protocol.describe(seed)
         card = DatasetCard(
             name=spec.name,
             source=f"{source.layout} in {Path(folder).resolve()}",
@@ -380,7 +381,8 @@ def info(spec: StandardDataset) -> dict[str, Any]:
     card = read_card(folder / PREPARED)
     if card is not None:
         return {"state": "prepared", "folder": str(folder), **card}
-    found = {"folder": str(folder), "expected_files": spec.expected_files(), "protocol": spec.protocol.describe()}
+    protocol = spec.protocol.describe(spec.protocol.seed)
+    found = {"folder": str(folder), "expected_files": spec.expected_files(), "protocol": protocol}
     try:
         with open_source(spec, folder) as source:
             split = source.split or {}

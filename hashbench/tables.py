@@ -33,6 +33,11 @@ _MISSING = "–"
 _DAGGER = "†"
 
 
+def _check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+
+
 def summarise(
     frame: pd.DataFrame, metric: str = "map", against: str | None = None, test: str = "ttest"
 ) -> pd.DataFrame:
@@ -155,8 +160,7 @@ def render(
 ) -> str:
     """The comparison table of ``metric`` in ``fmt`` ("markdown", "latex" or "csv"); with ``against``, cells
     that differ from that method's at p < 0.05 (paired ``test`` over seeds) carry a dagger."""
-    if fmt not in FORMATS:
-        raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    _check_format(fmt)
     summary = summarise(frame, metric, against, test)
     note = f"\n\n{_DAGGER}: differs from {against} at p < {ALPHA} ({test}, paired by seed)" if against else ""
     if fmt == "csv":
@@ -195,8 +199,7 @@ def timings(records: list[dict]) -> pd.DataFrame:
 
 def render_timings(records: list[dict], fmt: str = "markdown") -> str:
     """The timing table of ``records`` in ``fmt`` (means over seeds; the seeds column counts them)."""
-    if fmt not in FORMATS:
-        raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    _check_format(fmt)
     frame = timings(records)
     if fmt == "csv":
         return frame.to_csv(index=False)
@@ -208,8 +211,7 @@ def render_timings(records: list[dict], fmt: str = "markdown") -> str:
 
 def render_published(frame: pd.DataFrame, published: pd.DataFrame, fmt: str = "markdown") -> str:
     """Reproduced mAP beside the ``published`` values of the same cells, with the difference."""
-    if fmt not in FORMATS:
-        raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    _check_format(fmt)
     summary = summarise(frame, "map")
     table = beside_published(summary[summary["complete"]], published)
     if table.empty:
