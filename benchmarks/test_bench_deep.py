@@ -1,6 +1,13 @@
-"""Speed of DCMH's training loop, against the bare cost of its two networks measured in the same run.
+"""Speed of the deep methods' training, against the bare cost of DCMH's two networks measured in the same run.
 
-Run with ``tox -e bench -- -k test_epoch``. Each group times
+Run with ``tox -e bench -- -k deep``.
+
+``default-fit-wiki``: a whole default ``fit`` of each deep method on the bundled Wikipedia training set at 16
+bits (the goal: under 30 s each on the 2-core machine), beside ``networks``, the bare mini-batch steps of DCMH's
+two default networks over the same number of epochs, so that each row's ratio says what its method costs per
+unit of unavoidable work.
+
+``epoch-*`` groups time
 two epochs of 16-bit DCMH (``dcmh``, the whole ``fit``: inputs, cached outputs,
 similarity blocks, losses, B-update, per-epoch objective) and the same number
 of mini-batch steps of the image and text networks alone with the same
@@ -20,8 +27,8 @@ from torch import nn
 
 from hashbench import registry
 from hashbench.data import TrainView
-from hashbench.methods._deep import batches, linear, make_optimizer
-from hashbench.methods.dcmh import DEFAULT_RATES, Dcmh, DcmhParams
+from hashbench.methods._deep import batches, hash_head, make_optimizer
+from hashbench.methods.dcmh import Dcmh, DcmhParams
 
 EPOCHS, BITS = 2, 16
 
@@ -41,18 +48,18 @@ def training_set(request):
     return request.param, mirflickr_sized()
 
 
-def networks_only(view: TrainView) -> None:
-    """The unavoidable part: EPOCHS passes of mini-batch steps through both networks with DCMH's optimisers."""
+def networks_only(view: TrainView, epochs: int = EPOCHS) -> None:
+    """The unavoidable part: ``epochs`` passes of mini-batch steps through DCMH's default networks with its
+    optimisers."""
     p = DcmhParams()
     networks = {
-        "image": linear(view.image.shape[1], BITS, p.init_std),
-        "text": nn.Sequential(linear(view.text.shape[1], p.text_hidden, p.init_std), nn.ReLU(),
-                              linear(p.text_hidden, BITS, p.init_std)),
-    }  # fmt: skip
-    rates = dict(zip(("image", "text"), DEFAULT_RATES[p.optimizer], strict=True))
+        "image": nn.Sequential(*hash_head(view.image.shape[1], p.image_hidden, BITS, p.init_std)),
+        "text": nn.Sequential(*hash_head(view.text.shape[1], p.text_hidden, BITS, p.init_std)),
+    }
+    rates = {"image": p.lr_image, "text": p.lr_text}
     inputs = {m: torch.from_numpy(view.features(m)) for m in networks}
     optimizers = {m: make_optimizer(p.optimizer, networks[m].parameters(), rates[m], p.weight_decay) for m in networks}
-    for epoch in range(EPOCHS):
+    for epoch in range(epochs):
         for modality, network in networks.items():
             for batch in batches(view.n, p.batch_size, torch.Generator().manual_seed(epoch)):
                 loss = network(inputs[modality][batch]).square().mean()
@@ -70,3 +77,15 @@ def test_epoch(benchmark, training_set, loop):
         benchmark.pedantic(lambda: Dcmh(epochs=EPOCHS).fit(view, BITS, seed=0), rounds=rounds, iterations=1)
     else:
         benchmark.pedantic(networks_only, args=(view,), rounds=rounds, iterations=1)
+
+
+@pytest.mark.parametrize("method", ["dcmh", "ssah", "udsph", "ugach", "networks"])
+def test_default_fit(benchmark, method):
+    view = registry.datasets.get("wiki")().train_view(with_labels=True)
+    benchmark.group = "default-fit-wiki"
+    if method == "networks":
+        benchmark.pedantic(networks_only, args=(view, DcmhParams().epochs), rounds=1, iterations=1)
+    else:
+        cls = registry.methods.get(method)
+        train = view if cls.supervised else TrainView(view.image, view.text)
+        benchmark.pedantic(lambda: cls().fit(train, BITS, seed=0), rounds=1, iterations=1)

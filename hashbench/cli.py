@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,14 +31,19 @@ from hashbench.method import parse_param
 from hashbench.plots import FIGURE_FORMATS, plot_curves
 from hashbench.prepared import DATA_ENV
 from hashbench.published import load_published
-from hashbench.runner import MAX_BITS, RunConfig, load_dataset
+from hashbench.runner import DB_CODES, MAX_BITS, RunConfig, load_dataset
 from hashbench.scaffold import scaffold
 from hashbench.search import BACKENDS
-from hashbench.store import ResultsStore
+from hashbench.store import ResultsStore, method_label
 from hashbench.tables import FORMATS, TESTS, render, render_published, render_timings
 from hashbench.tracking import mlflow_logger
+from hashbench.tuning import TuneConfig, resolve_params, tune, write_tuning_file
 
 DEFAULT_BITS = (16, 32, 64, 128)
+DB_CODES_HELP = (
+    "database codes: 'modality' (default: each modality hashed from itself) or 'unified' (one code per item "
+    "from both modalities, for methods that have it)"
+)
 MLFLOW_HELP = "also log each new run to MLflow (pip install hashbench[mlflow]; MLFLOW_TRACKING_URI picks the store)"
 
 
@@ -69,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--bits", type=_bits, nargs="+", default=list(DEFAULT_BITS), help="code lengths")
     run.add_argument("--seed", type=SEED, nargs="+", default=[0], help="random seeds")
     run.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter")
+    run.add_argument("--db-codes", choices=DB_CODES, default="modality", help=DB_CODES_HELP)
+    run.add_argument("--params", metavar="FILE.toml", help="parameters from a tuning file (hashbench tune)")
+    run.add_argument("--preset", metavar="NAME", help="a named parameter set of the method, e.g. paper")
     run.add_argument("--results", default="results", help="results folder (default ./results)")
     run.add_argument("--format", choices=("table", "json", "csv"), default="table")
     run.add_argument("--rerun", action="store_true", help="run again even if the store has this configuration")
@@ -86,11 +95,30 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--metric", default="map", help="metric of the table printed at the end")
     grid.add_argument("--format", choices=FORMATS, default="markdown")
     grid.add_argument("--device", choices=DEVICES, default="cpu", help="torch device of deep methods")
+    grid.add_argument("--db-codes", choices=DB_CODES, help="database codes of every entry, overriding the grid file's")
     grid.add_argument("--quiet", action="store_true", help="no progress bar and no line per run")
     grid.add_argument("--mlflow", action="store_true", help=MLFLOW_HELP)
     where = grid.add_mutually_exclusive_group()
     where.add_argument("--workers", type=POSITIVE, default=1, help="runs at once, in local processes (default 1)")
     where.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster (e.g. tcp://host:8786)")
+
+    tune = commands.add_parser("tune", help="choose a method's parameters on a validation split of the training set")
+    tune.add_argument("method", help="registered method name (one that declares a search space)")
+    tune.add_argument("--dataset", default="wiki", help="registered dataset, or a .mat/.npz feature file")
+    tune.add_argument("--bits", type=_bits, nargs="+", default=[16, 128], help="code lengths (default 16 128)")
+    tune.add_argument("--trials", type=POSITIVE, default=30, help="finished trials to reach (default 30)")
+    tune.add_argument("--val-fraction", type=float, default=0.2,
+                      help="share of the training items held out as validation queries (default 0.2)")  # fmt: skip
+    tune.add_argument("--seed", type=SEED, default=0, help="seed of the split, the fits and the sampler")
+    tune.add_argument("--db-codes", choices=DB_CODES, default="modality", help=DB_CODES_HELP)
+    tune.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE", help="a parameter held fixed (out of the search)"
+    )
+    tune.add_argument(
+        "--out", metavar="FILE.toml", help="output (default tuned/METHOD__DATASET.toml); its trials go to FILE.db"
+    )
+    tune.add_argument("--resume", action="store_true", help="continue the trials stored beside --out")
+    tune.add_argument("--quiet", action="store_true", help="no progress bar")
 
     commands.add_parser("list", help="registered methods and datasets, with their origin")
 
@@ -145,7 +173,7 @@ class _Subcommands:
 def _summary_rows(records: list[dict]) -> list[dict]:
     return [
         {
-            "method": r["method"],
+            "method": method_label(r),
             "dataset": r["dataset"],
             "bits": r["bits"],
             "seed": r["seed"],
@@ -160,16 +188,22 @@ def _summary_rows(records: list[dict]) -> list[dict]:
 
 def _command_run(args: argparse.Namespace) -> None:
     method_class = registry.methods.get(args.method)
-    params = dict(parse_param(method_class, assignment) for assignment in args.param)
+    given = dict(parse_param(method_class, assignment) for assignment in args.param)
+    params, source = resolve_params(method_class, preset=args.preset, params_file=args.params, given=given)
     dataset = load_dataset(args.dataset)
     store = ResultsStore(args.results)
     tracking = mlflow_logger() if args.mlflow else None
     options = {"rerun": args.rerun, "backend": args.search_backend, "device": args.device, "on_record": tracking}
     records = [
-        run_stored(RunConfig(args.method, args.dataset, bits, seed, params), dataset, store, **options)
+        run_stored(
+            RunConfig(args.method, args.dataset, bits, seed, params, args.db_codes, source), dataset, store, **options
+        )
         for bits in args.bits
         for seed in args.seed
     ]
+    for record in records:
+        for warning in record.get("warnings", []) if record["stored"] != "already there" else []:
+            print(f"hashbench: warning: {warning}", file=sys.stderr)
     if args.format == "json":
         print(json.dumps([{k: v for k, v in r.items() if k != "stored"} for r in records], indent=1))
     elif args.format == "csv":
@@ -184,7 +218,7 @@ def _command_run(args: argparse.Namespace) -> None:
 
 
 def _command_grid(args: argparse.Namespace) -> int:
-    grid, store = load_grid(args.config), ResultsStore(args.results)
+    grid, store = load_grid(args.config, db_codes=args.db_codes), ResultsStore(args.results)
     tracking = mlflow_logger() if args.mlflow else None
     counts = dict.fromkeys(("stored", "ran", "failed"), 0)
     with tqdm(total=len(grid.configurations()), desc="grid", unit="run", disable=True if args.quiet else None) as bar:
@@ -208,6 +242,31 @@ def _command_grid(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command_tune(args: argparse.Namespace) -> None:
+    method_class = registry.methods.get(args.method)
+    fixed = tuple(parse_param(method_class, assignment) for assignment in args.param)
+    config = TuneConfig(args.method, args.dataset, tuple(args.bits), args.trials, args.val_fraction, args.seed,
+                        args.db_codes, fixed)  # fmt: skip
+    dataset = load_dataset(args.dataset)
+    out = Path(args.out or f"tuned/{args.method}__{Path(args.dataset).stem}.toml")
+    if out.suffix != ".toml":
+        raise UsageError(f"--out {out}: expected a .toml file")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tqdm(total=args.trials, desc=f"tune {args.method}", unit="trial", disable=True if args.quiet else None) as bar:
+
+        def progress(done: int, best: float | None) -> None:
+            bar.n = done
+            bar.set_postfix({"best": "–" if best is None else f"{best:.4f}"})
+
+        result = tune(config, dataset, out.with_suffix(".db"), resume=args.resume, progress=progress)
+    command = "hashbench " + shlex.join(args.argv)
+    write_tuning_file(out, config, result, dataset, command)
+    print(f"validation mAP {result.value:.4f} (trial {result.best_trial}, {result.completed} trials, "
+          f"{result.failed} failed); wrote {out}")  # fmt: skip
+    for key, value in result.params.items():
+        print(f"  {key} = {value!r}")
+
+
 def _command_list(args: argparse.Namespace) -> None:
     rows = [
         [
@@ -215,6 +274,9 @@ def _command_list(args: argparse.Namespace) -> None:
             entry.name,
             entry.obj.kind,
             "supervised" if entry.obj.supervised else "unsupervised",
+            "modality, unified" if entry.obj.unified_codes else "modality",
+            "yes" if entry.obj.search_space is not None else "",
+            ", ".join(sorted(entry.obj.presets)),
             entry.obj.reference.short() if entry.obj.reference else "",
             entry.origin,
         ]
@@ -226,6 +288,9 @@ def _command_list(args: argparse.Namespace) -> None:
             entry.name,
             "",
             "",
+            "",
+            "",
+            "",
             datasetcommands.describe(entry.obj),
             entry.origin,
         ]
@@ -233,7 +298,19 @@ def _command_list(args: argparse.Namespace) -> None:
     ]
     print(
         tabulate(
-            rows, headers=["kind", "name", "type", "labels", "reference / description", "origin"], tablefmt="github"
+            rows,
+            headers=[
+                "kind",
+                "name",
+                "type",
+                "labels",
+                "database codes",
+                "tunable",
+                "presets",
+                "reference / description",
+                "origin",
+            ],
+            tablefmt="github",
         )
     )
 
@@ -317,6 +394,7 @@ def _command_new(args: argparse.Namespace) -> None:
 COMMANDS = {
     "run": _command_run,
     "grid": _command_grid,
+    "tune": _command_tune,
     "list": _command_list,
     "table": _command_table,
     "plot": _command_plot,
@@ -330,7 +408,9 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hashbench`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # the command as typed, for the files that record it
     if getattr(args, "data_dir", None):
         os.environ[DATA_ENV] = str(Path(args.data_dir).expanduser().resolve())  # worker processes inherit it
     try:

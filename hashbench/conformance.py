@@ -24,6 +24,7 @@ from hashbench.codes import to_bits
 from hashbench.data import MODALITIES, CrossModalDataset, TrainView
 from hashbench.errors import UsageError
 from hashbench.method import HashMethod, Reference, parse_param
+from hashbench.space import SearchSpace
 
 CHECK_BITS = 16
 _PLAIN_TYPES = (bool, int, float, str, type(None))
@@ -160,15 +161,75 @@ def _rule_params(method_class: type[HashMethod]) -> None:
             )
 
 
+def _rule_search_space(method_class: type[HashMethod]) -> None:
+    space = method_class.search_space
+    if space is None:
+        return
+    if not isinstance(space, SearchSpace):
+        raise _Broken("search_space is not a SearchSpace", "declare search_space = SearchSpace(version, {...})")
+    problems = space.problems(method_class.Params)
+    if problems:
+        raise _Broken(f"search space: {'; '.join(problems)}", "name Params fields, with ranges of their types")
+    for extreme in space.extremes():
+        try:
+            method_class(**extreme)
+        except UsageError as error:
+            raise _Broken(
+                f"the search space reaches parameters the method refuses: {error}",
+                "narrow the ranges to values the method accepts",
+            ) from None
+
+
+def _rule_presets(method_class: type[HashMethod]) -> None:
+    for name, preset in method_class.presets.items():
+        try:
+            method_class(**preset)
+        except UsageError as error:
+            raise _Broken(
+                f"preset {name!r} is refused: {error}", "make every preset a valid set of parameters"
+            ) from None
+
+
 def _rule_codes(method_class, single, method) -> None:
     for modality in MODALITIES:
         _codes(method, modality, single.features(modality, "query"))
-    database = method.encode_database(single.features("image", "database"), single.features("text", "database"))
-    if set(database) != set(MODALITIES):
-        raise _Broken("encode_database did not return image and text codes", "return {'image': ..., 'text': ...}")
-    for modality in MODALITIES:
-        if to_bits(database[modality], CHECK_BITS).shape[0] != single.database.size:
-            raise _Broken("encode_database returned the wrong number of rows", "return one code per database item")
+
+
+def _unified(method: HashMethod, image: np.ndarray, text: np.ndarray) -> np.ndarray:
+    try:
+        codes = to_bits(method.encode_unified(image, text), CHECK_BITS)
+    except ValueError as error:
+        raise _Broken(
+            f"encode_unified broke the code contract: {error}",
+            f"return an (n, bits) array with only 0/1 (or -1/+1) values, bits = {CHECK_BITS} here",
+        ) from None
+    if codes.shape[0] != image.shape[0]:
+        raise _Broken("encode_unified returned the wrong number of rows", "return one code per (image, text) pair")
+    return codes
+
+
+def _rule_unified_codes(method_class, single, method) -> None:
+    overrides = method_class.encode_unified is not HashMethod.encode_unified
+    if not method_class.unified_codes:
+        if overrides:
+            raise _Broken(
+                "encode_unified is implemented, but unified_codes is False, so the harness never calls it",
+                "set unified_codes = True as a class attribute, or remove encode_unified",
+            )
+        return
+    if not overrides:
+        raise _Broken(
+            "unified_codes is True, but encode_unified is not implemented",
+            "implement encode_unified(image, text) -> one code per item from both modalities",
+        )
+    image, text = single.features("image", "database"), single.features("text", "database")
+    whole = _unified(method, image, text)
+    in_batches = np.vstack([_unified(method, image[i : i + 7], text[i : i + 7]) for i in range(0, len(image), 7)])
+    if not (np.array_equal(whole, in_batches) and np.array_equal(whole, _unified(method, image, text))):
+        raise _Broken(
+            "unified codes change with the batch or between two calls",
+            "encode_unified must be a pure function of each (image, text) row and the fitted state",
+        )
 
 
 def _rule_encode_deterministic(method_class, single, method) -> None:
@@ -239,6 +300,7 @@ def _rule_multi_label(method_class, single, method) -> None:
 
 _FITTED_RULES: list[tuple[str, Callable]] = [
     ("codes", _rule_codes),
+    ("unified-codes", _rule_unified_codes),
     ("encode-deterministic", _rule_encode_deterministic),
     ("encode-batch-independent", _rule_batch_independent),
     ("seed-reproducible", _rule_seed),
@@ -247,7 +309,7 @@ _FITTED_RULES: list[tuple[str, Callable]] = [
 ]
 
 #: Every rule, in the order they run.
-RULES = ("metadata", "params", "fit", *(name for name, _ in _FITTED_RULES))
+RULES = ("metadata", "params", "search-space", "presets", "fit", *(name for name, _ in _FITTED_RULES))
 
 #: Rules that the later ones build on: when one of these breaks, the check stops there.
 GATES = ("params", "fit", "codes", "encode-deterministic")
@@ -280,6 +342,8 @@ def check_method(method_class: type[HashMethod]) -> list[Violation]:
     steps: list[tuple[str, Callable[[], object]]] = [
         ("metadata", lambda: _rule_metadata(method_class)),
         ("params", lambda: _rule_params(method_class)),
+        ("search-space", lambda: _rule_search_space(method_class)),
+        ("presets", lambda: _rule_presets(method_class)),
         ("fit", lambda: fitted.setdefault("method", _fit_rule(method_class))),
         *[(rule, lambda f=function: f(method_class, single, fitted["method"])) for rule, function in _FITTED_RULES],
     ]

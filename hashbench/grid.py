@@ -6,6 +6,7 @@ The schema (``configs/`` holds examples)::
     datasets = ["wiki"]          # registered names or feature-file paths (relative to the TOML file)
     bits = [16, 32, 64, 128]
     seeds = [0, 1, 2]
+    db_codes = "modality"        # optional: "modality" (default) or "unified" database codes
 
     [[methods]]
     name = "cmfh"
@@ -13,9 +14,15 @@ The schema (``configs/`` holds examples)::
     [[methods]]
     name = "seph-km"
     params = { anchors = 500 }
+    db_codes = "unified"         # optional: this entry's database codes
 
-The same method may appear several times with different ``params`` (an
-ablation); a run with non-default parameters gets a table row of its own.
+    [[methods]]
+    name = "ssah"
+    preset = "paper"             # optional: a named parameter set of the method
+    params_from = "tuned/ssah.toml"  # optional: a tuning file (relative to this file); params override both
+
+The same method may appear several times with different ``params`` or
+``db_codes`` (an ablation, or both protocols); each gets a table row of its own.
 Parameters are checked like ``--param`` values before anything runs, so a
 typo stops the grid at once instead of hours in.
 """
@@ -42,15 +49,18 @@ from hashbench.experiment import store_result
 from hashbench.featurefile import looks_like_path
 from hashbench.method import parse_param
 from hashbench.runner import (
+    DB_CODES,
     MAX_BITS,
     RunConfig,
     RunResult,
+    check_db_codes,
     execute,
     load_dataset,
     make_method,
     run_id,
 )
 from hashbench.store import ResultsStore
+from hashbench.tuning import resolve_params
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -68,6 +78,8 @@ class MethodEntry:
 
     name: str
     params: dict[str, Any] = field(default_factory=dict)
+    db_codes: str = "modality"
+    params_source: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -82,7 +94,7 @@ class Grid:
     def configurations(self) -> list[RunConfig]:
         """Every run of the grid, dataset by dataset, method by method, then code length and seed."""
         return [
-            RunConfig(entry.name, dataset, bits, seed, entry.params)
+            RunConfig(entry.name, dataset, bits, seed, entry.params, entry.db_codes, entry.params_source)
             for dataset in self.datasets
             for entry in self.methods
             for bits in self.bits
@@ -100,25 +112,32 @@ def _integers(path: Path, key: str, value: Any, minimum: int, maximum: int | Non
     return tuple(value)
 
 
-def _method_entry(path: Path, position: int, table: Any) -> MethodEntry:
+def _method_entry(path: Path, position: int, table: Any, db_codes: str, override: str | None) -> MethodEntry:
     where = f"{path}: [[methods]] #{position + 1}"
     if not isinstance(table, dict) or not isinstance(table.get("name"), str):
         raise UsageError(f'{where}: expected a table with a name = "METHOD"')
-    unknown = sorted(set(table) - {"name", "params"})
+    unknown = sorted(set(table) - {"name", "params", "db_codes", "preset", "params_from"})
     if unknown:
-        raise UsageError(f"{where}: unknown key {unknown[0]!r}; expected name and params")
+        raise UsageError(
+            f"{where}: unknown key {unknown[0]!r}; expected name, params, preset, params_from and db_codes"
+        )
     if not isinstance(table.get("params", {}), dict):
         raise UsageError(f"{where}: params = {table['params']!r}: expected a table of parameter = value")
     try:
         method_class = registry.methods.get(table["name"])
-        params = dict(parse_param(method_class, f"{key}={value}") for key, value in table.get("params", {}).items())
+        given = dict(parse_param(method_class, f"{key}={value}") for key, value in table.get("params", {}).items())
+        params_file = path.parent / table["params_from"] if "params_from" in table else None
+        params, source = resolve_params(method_class, preset=table.get("preset"), params_file=params_file, given=given)
+        entry_codes = check_db_codes(method_class, override or table.get("db_codes", db_codes))
     except UsageError as error:
         raise UsageError(f"{where} ({table['name']}): {error}") from None
-    return MethodEntry(table["name"], params)
+    return MethodEntry(table["name"], params, entry_codes, source)
 
 
-def load_grid(path: str | Path) -> Grid:
-    """Read and check a grid file; every problem is a one-line usage error naming the file."""
+def load_grid(path: str | Path, db_codes: str | None = None) -> Grid:
+    """Read and check a grid file; every problem is a one-line usage error naming the file.
+
+    ``db_codes``, when given, sets the database codes of every entry, overriding the file's."""
     path = Path(path)
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -129,9 +148,14 @@ def load_grid(path: str | Path) -> Grid:
     grid, methods = document.get("grid"), document.get("methods")
     if not isinstance(grid, dict) or not isinstance(methods, list) or not methods:
         raise UsageError(f"{path}: expected a [grid] table and at least one [[methods]] entry")
-    unknown = sorted(set(grid) - {"datasets", "bits", "seeds"})
+    unknown = sorted(set(grid) - {"datasets", "bits", "seeds", "db_codes"})
     if unknown:
-        raise UsageError(f"{path}: [grid] has an unknown key {unknown[0]!r}; expected datasets, bits and seeds")
+        raise UsageError(
+            f"{path}: [grid] has an unknown key {unknown[0]!r}; expected datasets, bits, seeds and db_codes"
+        )
+    default_codes = grid.get("db_codes", "modality")
+    if default_codes not in DB_CODES:
+        raise UsageError(f"{path}: [grid] db_codes = {default_codes!r}: expected one of {', '.join(DB_CODES)}")
     datasets = grid.get("datasets")
     if not isinstance(datasets, list) or not datasets or not all(isinstance(d, str) for d in datasets):
         raise UsageError(f"{path}: [grid] datasets = {datasets!r}: expected a list of dataset names or files")
@@ -139,7 +163,7 @@ def load_grid(path: str | Path) -> Grid:
         datasets=tuple(str(path.parent / d) if looks_like_path(d) else d for d in datasets),
         bits=_integers(path, "bits", grid.get("bits"), 1, MAX_BITS),
         seeds=_integers(path, "seeds", grid.get("seeds", [0]), 0, None),
-        methods=tuple(_method_entry(path, i, table) for i, table in enumerate(methods)),
+        methods=tuple(_method_entry(path, i, table, default_codes, db_codes) for i, table in enumerate(methods)),
     )
 
 
@@ -213,7 +237,8 @@ def run_grid(
             report(f"[{number}/{total}] {describe(config)}: FAILED ({failure['error']})", "failed")
             return
         record = store_result(store, outcome, on_record)
-        report(f"[{number}/{total}] {describe(config)}: {record['timings']['fit_s']:.1f} s fit", "ran")
+        warnings = "".join(f"; warning: {warning}" for warning in record.get("warnings", []))
+        report(f"[{number}/{total}] {describe(config)}: {record['timings']['fit_s']:.1f} s fit{warnings}", "ran")
 
     if workers == 1 and scheduler is None:
         for number, config in pending.items():
@@ -267,4 +292,8 @@ def _executor(workers: int, scheduler: str | None):
 def describe(config: RunConfig) -> str:
     """A configuration in a few words, for progress lines."""
     params = ", ".join(f"{key}={value}" for key, value in config.params.items())
-    return f"{config.method}{f' ({params})' if params else ''} {config.dataset} {config.bits} bits seed {config.seed}"
+    protocol = " [unified]" if config.db_codes == "unified" else ""
+    return (
+        f"{config.method}{f' ({params})' if params else ''}{protocol} {config.dataset} {config.bits} bits "
+        f"seed {config.seed}"
+    )

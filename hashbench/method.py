@@ -17,6 +17,7 @@ import numpy as np
 
 from hashbench.data import TrainView
 from hashbench.errors import UsageError
+from hashbench.space import SearchSpace
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +49,11 @@ class HashMethod:
         reference: the :class:`Reference` of its paper.
         Params: a frozen dataclass of parameters with their defaults.
         resumable: whether ``fit`` resumes from ``checkpoint_path`` (deep methods).
+        search_space: the parameters ``hashbench tune`` may search (a :class:`~hashbench.space.SearchSpace`),
+            or None.
+        presets: named parameter sets, e.g. ``{"paper": {...}}`` for the paper's settings (``--preset paper``).
+        unified_codes: whether :meth:`encode_unified` hashes an item from both its modalities, so that the
+            harness can give the database unified codes (``--db-codes unified``).
 
     Before ``fit``, the harness sets ``checkpoint_path`` of a resumable method to
     a file of its own for this configuration; the method saves its progress
@@ -61,6 +67,9 @@ class HashMethod:
     reference: ClassVar[Reference | None] = None
     Params: ClassVar[type] = NoParams
     resumable: ClassVar[bool] = False
+    unified_codes: ClassVar[bool] = False
+    search_space: ClassVar[SearchSpace | None] = None
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
     checkpoint_path: Path | None = None
 
     def __init__(self, **params: Any) -> None:
@@ -102,9 +111,18 @@ class HashMethod:
         """What the record should keep about training (input mode, epochs, per-epoch losses); JSON-ready."""
         return {}
 
-    def encode_database(self, image: np.ndarray, text: np.ndarray) -> dict[str, np.ndarray]:
-        """Database codes per modality; a method with unified database codes overrides this."""
-        return {"image": self.encode("image", image), "text": self.encode("text", text)}
+    def fit_warnings(self) -> list[str]:
+        """One line per sign that training went wrong (e.g. a likelihood left at its starting value); the record
+        keeps them and the command line prints them."""
+        return []
+
+    def encode_unified(self, image: np.ndarray, text: np.ndarray) -> np.ndarray:
+        """One code per item from both its modalities (rows of ``image`` and ``text`` pair up).
+
+        Only a method with ``unified_codes = True`` implements it; the harness calls it for database items
+        when a run asks for unified database codes. Like :meth:`encode`, a code depends only on its own row.
+        """
+        raise NotImplementedError(f"method {self.name!r} has no unified codes")
 
 
 def parse_param(method_class: type[HashMethod], assignment: str) -> tuple[str, Any]:
@@ -138,16 +156,6 @@ def _convert(key: str, raw: str, default: Any) -> Any:
         kind = "true or false" if isinstance(default, bool) else f"a number like {default!r}"
         raise UsageError(f"--param {key}={raw}: expected {kind}") from None
     return raw
-
-
-#: How a method with unified database codes may hash the database: per modality, or one code from both.
-DB_CODES = ("modality", "unified")
-
-
-def check_db_codes(value: str) -> None:
-    """A usage error unless ``value`` is one of :data:`DB_CODES`."""
-    if value not in DB_CODES:
-        raise UsageError(f"--param db_codes={value}: expected 'modality' or 'unified'")
 
 
 def sign_bits(projection: np.ndarray) -> np.ndarray:

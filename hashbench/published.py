@@ -62,8 +62,7 @@ def beside_published(summary: pd.DataFrame, published: pd.DataFrame) -> pd.DataF
     """Reproduced cells (a :func:`hashbench.tables.summarise` frame) with the published value of the same
     method, dataset, task and bits, and reproduced minus published; cells without a published value are left
     out."""
-    family = summary["method"].str.split(" (", regex=False).str[0]  # a variant is compared with its method
-    reproduced = summary.assign(published_name=family.map(PUBLISHED_NAMES))
+    reproduced = summary.assign(published_name=summary["family"].map(PUBLISHED_NAMES))  # a variant: its method's
     printed = published.rename(columns={"method": "published_name", "map": "published"})
     merged = reproduced.merge(printed, on=["published_name", "dataset", "task", "bits"], how="inner")
     merged["difference"] = merged["mean"] - merged["published"]

@@ -15,6 +15,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,17 +39,26 @@ TASKS = {"i2t": ("image", "text"), "t2i": ("text", "image")}  # task -> (query m
 _WARMUP_ROWS = 16
 #: The search that is timed: the nearest SEARCH_K database items of every query.
 SEARCH_K = 100
+#: How database items are hashed: "modality", each modality from itself (the default: the task of cross-modal
+#: retrieval), or "unified", one code per item from both its modalities (for methods that have such codes).
+DB_CODES = ("modality", "unified")
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """What identifies a run: method with parameters, dataset, code length, seed."""
+    """What identifies a run: method with parameters, dataset, code length, seed, database-code protocol.
+
+    ``params_source`` says where the parameters came from (defaults, given, a preset, a tuning file); the
+    record keeps it, but it is not part of the run id: the same parameters make the same codes.
+    """
 
     method: str
     dataset: str = "wiki"
     bits: int = 32
     seed: int = 0
     params: dict[str, Any] = field(default_factory=dict)
+    db_codes: str = "modality"
+    params_source: dict[str, Any] | None = None
 
 
 @dataclass
@@ -73,9 +83,24 @@ def load_dataset(name: str) -> CrossModalDataset:
     return registry.datasets.get(name)()
 
 
+def check_db_codes(method_class: type[HashMethod], db_codes: str) -> str:
+    """``db_codes`` if it is one of :data:`DB_CODES` that ``method_class`` can give; a usage error otherwise."""
+    if db_codes not in DB_CODES:
+        raise UsageError(f"database codes {db_codes!r}: expected one of {', '.join(DB_CODES)}")
+    if db_codes == "unified" and not method_class.unified_codes:
+        raise UsageError(
+            f"method {method_class.name!r} has no unified codes (it hashes each modality on its own); "
+            "expected database codes 'modality'"
+        )
+    return db_codes
+
+
 def make_method(config: RunConfig) -> HashMethod:
-    """Instantiate the configured method; unknown names and parameters are usage errors."""
-    return registry.methods.get(config.method)(**config.params)
+    """Instantiate the configured method; unknown names and parameters, and database codes the method cannot
+    give, are usage errors."""
+    method_class = registry.methods.get(config.method)
+    check_db_codes(method_class, config.db_codes)
+    return method_class(**config.params)
 
 
 def run_id(config: RunConfig, method: HashMethod, dataset: CrossModalDataset) -> str:
@@ -87,6 +112,7 @@ def run_id(config: RunConfig, method: HashMethod, dataset: CrossModalDataset) ->
         "dataset_fingerprint": dataset.fingerprint,
         "bits": config.bits,
         "seed": config.seed,
+        "db_codes": config.db_codes,
         "protocol_version": PROTOCOL_VERSION,
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
@@ -124,19 +150,56 @@ def _encode_timed(method: HashMethod, modality: str, features: np.ndarray, bits:
     return pack(to_bits(codes, bits)), seconds
 
 
-def _encode_database(method: HashMethod, dataset: CrossModalDataset, bits: int) -> tuple[dict, float]:
+def database_codes(method: HashMethod, image: np.ndarray, text: np.ndarray, db_codes: str) -> dict[str, np.ndarray]:
+    """The codes of database items under the protocol ``db_codes``: each modality's own, or one unified code
+    (the same array for both modalities)."""
+    if db_codes == "unified":
+        unified = method.encode_unified(image, text)
+        return {"image": unified, "text": unified}
+    return {"image": method.encode("image", image), "text": method.encode("text", text)}
+
+
+def _encode_database(method: HashMethod, dataset: CrossModalDataset, bits: int, db_codes: str) -> tuple[dict, float]:
     """Packed database codes per modality, encoded block by block so that a memory-mapped database is never
     copied whole (methods encode each item on its own: conformance rule encode-batch-independent). The time
     counts encoding only, not reading the blocks from disk."""
-    method.encode_database(*next(dataset.database_blocks(_WARMUP_ROWS)))
+    encode = partial(database_codes, method, db_codes=db_codes)
+    encode(*next(dataset.database_blocks(_WARMUP_ROWS)))
     blocks: dict[str, list[np.ndarray]] = {"image": [], "text": []}
     seconds = 0.0
     for image, text in dataset.database_blocks():
-        codes, elapsed = _timed(method.encode_database, image, text)
+        codes, elapsed = _timed(encode, image, text)
         seconds += elapsed
         for modality, packed in blocks.items():
             packed.append(pack(to_bits(codes[modality], bits)))
     return {modality: np.concatenate(packed) for modality, packed in blocks.items()}, seconds
+
+
+#: Training-set fit is scored with at most this many training items as queries (drawn with a fixed seed).
+TRAINING_FIT_QUERIES = 2000
+
+
+def training_fit(
+    method: HashMethod, dataset: CrossModalDataset, bits: int, db_codes: str, backend: str
+) -> dict[str, float | int]:
+    """mAP of i2t and t2i with training items as queries against the whole training set as database: how well
+    the codes fit the data they were learned from (set beside the query scores, it shows over- or under-fitting).
+    """
+    image, text = dataset.features("image", "train"), dataset.features("text", "train")
+    labels = dataset.split_labels("train")
+    chosen = np.arange(len(labels))
+    if len(chosen) > TRAINING_FIT_QUERIES:
+        chosen = np.sort(np.random.default_rng(0).choice(len(chosen), TRAINING_FIT_QUERIES, replace=False))
+    database = database_codes(method, image, text, db_codes)
+    queries = {"image": method.encode("image", image[chosen]), "text": method.encode("text", text[chosen])}
+    fit: dict[str, float | int] = {"queries": len(chosen)}
+    config = EvalConfig(map_at=(), precision_at=(), radius=0)
+    for task, (query_modality, database_modality) in TASKS.items():
+        query_codes = pack(to_bits(queries[query_modality], bits))
+        item_codes = pack(to_bits(database[database_modality], bits))
+        result = evaluate(query_codes, item_codes, labels[chosen], labels, bits, config, backend=backend)
+        fit[task] = result.metrics["map"]
+    return fit
 
 
 def _git_revision() -> str | None:
@@ -179,6 +242,7 @@ def execute(
     the caller deletes it once the record is stored.
     """
     bits = check_bits(config.bits)
+    check_db_codes(type(method), config.db_codes)
     device = resolve_device(device)
     check_image_input(dataset, method, config.method)
     started = datetime.now(timezone.utc)
@@ -194,23 +258,24 @@ def execute(
         codes[f"query_{modality}"], encode_seconds[f"query_{modality}"] = _encode_timed(
             method, modality, dataset.features(modality, "query"), bits
         )
-    database_codes, encode_seconds["database"] = _encode_database(method, dataset, bits)
+    database, encode_seconds["database"] = _encode_database(method, dataset, bits, config.db_codes)
     for modality in ("image", "text"):
-        codes[f"database_{modality}"] = database_codes[modality]
+        codes[f"database_{modality}"] = database[modality]
 
     query_labels, database_labels = dataset.split_labels("query"), dataset.split_labels("database")
     backend = resolve_backend(backend)
     metrics, curves, search_seconds, metric_seconds = {}, {}, {}, {}
     for task, (query_modality, database_modality) in TASKS.items():
-        query_codes, database_codes = codes[f"query_{query_modality}"], codes[f"database_{database_modality}"]
-        knn(query_codes[:1], database_codes, SEARCH_K, backend=backend)  # warm-up (and numba compilation)
-        _, search_seconds[task] = _timed(lambda q=query_codes, d=database_codes: knn(q, d, SEARCH_K, backend=backend))
+        query_codes, item_codes = codes[f"query_{query_modality}"], codes[f"database_{database_modality}"]
+        knn(query_codes[:1], item_codes, SEARCH_K, backend=backend)  # warm-up (and numba compilation)
+        _, search_seconds[task] = _timed(lambda q=query_codes, d=item_codes: knn(q, d, SEARCH_K, backend=backend))
         evaluation, metric_seconds[task] = _timed(
-            lambda q=query_codes, d=database_codes: evaluate(
+            lambda q=query_codes, d=item_codes: evaluate(
                 q, d, query_labels, database_labels, bits, eval_config, backend=backend
             )
         )
         metrics[task], curves[task] = evaluation.metrics, evaluation.curves
+    fit_on_training = training_fit(method, dataset, bits, config.db_codes, backend)
 
     n_query, n_database = dataset.query.size, dataset.database.size
     total_search = sum(search_seconds.values())
@@ -218,6 +283,7 @@ def execute(
         "run_id": identity,
         "method": config.method,
         "params": method.get_params(),
+        "params_source": config.params_source or {"kind": "given" if config.params else "defaults"},
         "variant": method.variant(),
         "method_kind": method.kind,
         "supervised": method.supervised,
@@ -228,6 +294,7 @@ def execute(
         "dataset_card": asdict(dataset.card),
         "bits": bits,
         "seed": config.seed,
+        "db_codes": config.db_codes,
         "device": device,
         "search_backend": backend,
         "protocol_version": PROTOCOL_VERSION,
@@ -235,6 +302,8 @@ def execute(
         "metrics": metrics,
         "curves": curves,
         "fit_info": method.fit_info(),
+        "training_fit": fit_on_training,
+        "warnings": method.fit_warnings(),
         "timings": {
             "fit_s": fit_seconds,
             "encode_query_image_s_per_item": encode_seconds["query_image"] / n_query,

@@ -49,9 +49,20 @@ def current_umask() -> int:
     return current
 
 
+def db_codes_of(record: dict[str, Any]) -> str:
+    """The database-code protocol of a record: "modality" or "unified".
+
+    Records written before the protocol became a harness setting carry it, if at all, as the method parameter
+    ``db_codes``.
+    """
+    return record.get("db_codes") or record.get("params", {}).get("db_codes", "modality")
+
+
 def method_label(record: dict[str, Any]) -> str:
-    """The method as tables and plots name it: with its non-default parameters, ``cmfh (db_codes=unified)``."""
-    return record["method"] + (f" ({record['variant']})" if record.get("variant") else "")
+    """The method as tables and plots name it: with its non-default parameters and, for unified database
+    codes, the protocol, e.g. ``seph-km (anchors=300) [unified]``."""
+    label = record["method"] + (f" ({record['variant']})" if record.get("variant") else "")
+    return label + (" [unified]" if db_codes_of(record) == "unified" else "")
 
 
 def record_name(record: dict[str, Any]) -> str:
@@ -125,11 +136,14 @@ class ResultsStore:
         return [self._read(path) for path in sorted(self.root.glob("*.json"))]
 
     def frame(self) -> pd.DataFrame:
-        """All scalar metrics as a tidy frame: one row per (run, task, metric)."""
+        """All scalar metrics as a tidy frame: one row per (run, task, metric); ``label`` is the method as tables
+        name it (:func:`method_label`)."""
         rows = [
             {
                 "run_id": record["run_id"],
                 "method": record["method"],
+                "label": method_label(record),
+                "db_codes": db_codes_of(record),
                 "variant": record.get("variant", ""),
                 "reference": record.get("reference"),
                 "dataset": record["dataset"],
@@ -143,5 +157,6 @@ class ResultsStore:
             for task, metrics in record["metrics"].items()
             for metric, value in metrics.items()
         ]
-        columns = ["run_id", "method", "variant", "reference", "dataset", "bits", "seed", "task", "metric", "value"]
+        columns = ["run_id", "method", "label", "db_codes", "variant", "reference", "dataset", "bits", "seed", "task",
+                   "metric", "value"]  # fmt: skip
         return pd.DataFrame(rows, columns=columns)

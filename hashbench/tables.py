@@ -5,7 +5,8 @@ each cell the mean (± sample standard deviation) over seeds. A cell is shown
 only when every seed that the store holds for its method and dataset finished
 (at any code length or task); otherwise
 it reads ``– (k/n seeds)``, never an average of what happened to finish. The
-best complete mean of each column is bold.
+best complete mean of each column is bold, within each database-code protocol: rows with unified database
+codes (``method [unified]``) come after the per-modality rows and are ranked among themselves.
 
 With ``against=METHOD`` each cell is also tested against that method's cell, paired by seed (a paired t-test,
 or Wilcoxon's signed-rank test, over the seeds both hold, at least two): a dagger marks p < 0.05. With three
@@ -47,19 +48,25 @@ def summarise(
     if chosen.empty:
         known = ", ".join(sorted(frame["metric"].unique())) or "(the store is empty)"
         raise UsageError(f"metric {metric!r}: no record has it; expected one of: {known}")
-    if "variant" in chosen:  # a method run with non-default parameters gets a row of its own
-        chosen["method"] = chosen["method"].where(
-            chosen["variant"] == "", chosen["method"] + " (" + chosen["variant"] + ")"
-        )
+    # Rows are named by the label (non-default parameters and unified database codes each get a row of their
+    # own); "family" keeps the registered method.
+    chosen["family"] = chosen["method"]
+    if "db_codes" not in chosen:
+        chosen["db_codes"] = "modality"
+    if "label" not in chosen:  # a frame made by hand: label it as the store does
+        fields = [column for column in ("method", "variant", "db_codes") if column in chosen]
+        chosen["label"] = [method_label(row) for row in chosen[fields].to_dict("records")]
+    chosen["method"] = chosen["label"]
     expected_seeds = chosen.groupby(["method", "dataset"])["seed"].nunique().rename("expected_seeds")
     summary = (
-        chosen.groupby(["method", "reference", "dataset", "task", "bits"], dropna=False)
+        chosen.groupby(["method", "family", "db_codes", "reference", "dataset", "task", "bits"], dropna=False)
         .agg(mean=("value", "mean"), std=("value", "std"), seeds=("seed", "nunique"))
         .reset_index()
     )
     summary = summary.join(expected_seeds, on=["method", "dataset"])
     summary["complete"] = summary["seeds"] == summary["expected_seeds"]
-    best = summary[summary["complete"]].groupby(["dataset", "task", "bits"])["mean"].transform("max")
+    # the best of each column within each database-code protocol: the two protocols are not comparable
+    best = summary[summary["complete"]].groupby(["db_codes", "dataset", "task", "bits"])["mean"].transform("max")
     summary["best"] = summary["complete"] & (summary["mean"] == best.reindex(summary.index))
     if against is not None:
         summary["p_value"] = (
@@ -112,10 +119,12 @@ def _cell(row) -> str:
 
 
 def _wide(summary: pd.DataFrame, style: Callable[[str, bool], str]) -> tuple[list[tuple], list[list[str]]]:
-    """Column keys and table rows; ``style(text, is_best)`` escapes and marks each cell."""
+    """Column keys and table rows (per-modality database codes first, then unified ones, each by name);
+    ``style(text, is_best)`` escapes and marks each cell."""
     columns = sorted(summary[["dataset", "task", "bits"]].drop_duplicates().itertuples(index=False, name=None))
     rows = []
-    for (method, reference), group in summary.groupby(["method", "reference"], dropna=False, sort=True):
+    groups = summary.groupby(["db_codes", "method", "reference"], dropna=False)
+    for (_, method, reference), group in sorted(groups, key=lambda item: (item[0][0] != "modality", item[0][1])):
         cells = {(r.dataset, r.task, r.bits): style(_cell(r), r.best) for r in group.itertuples()}
         reference = "" if pd.isna(reference) else reference
         rows.append(
@@ -164,7 +173,7 @@ def render(
     summary = summarise(frame, metric, against, test)
     note = f"\n\n{_DAGGER}: differs from {against} at p < {ALPHA} ({test}, paired by seed)" if against else ""
     if fmt == "csv":
-        columns = ["method", "reference", "dataset", "task", "bits", "mean", "std", "seeds", "complete"]
+        columns = ["method", "db_codes", "reference", "dataset", "task", "bits", "mean", "std", "seeds", "complete"]
         return summary[columns + (["p_value"] if against else [])].to_csv(index=False)
     if fmt == "latex":
         columns, rows = _wide(summary, _latex_cell)

@@ -17,9 +17,9 @@ minimisers (with alpha_1 + alpha_2 = 1 its Y regulariser is gamma ||Y||^2):
 so J never increases. Y starts uniform in [0, 1) from the seed; U and W are
 computed from it before the first Y update (the release also draws U and W at
 random, but overwrites them before use). Hash: sign(X_t W_t) on data centred
-with the training mean. ``db_codes="unified"`` gives each database item one
-code from both modalities: its latent Y by the Y update above with U and W
-fixed, thresholded at the training mean of Y (the paper's sign(Y - mean(Y))).
+with the training mean. Unified codes (``--db-codes unified``) hash an item
+from both modalities: its latent Y by the Y update above with U and W fixed,
+thresholded at the training mean of Y (the paper's sign(Y - mean(Y))).
 """
 
 from __future__ import annotations
@@ -30,9 +30,10 @@ import numpy as np
 
 from hashbench.data import MODALITIES, TrainView
 from hashbench.errors import UsageError
-from hashbench.method import Reference, check_db_codes, sign_bits
+from hashbench.method import Reference, sign_bits
 from hashbench.methods._linear import LinearHashMethod, centred_training_features
 from hashbench.registry import register_method
+from hashbench.space import FloatRange, SearchSpace
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,6 @@ class CmfhParams:
     gamma: ridge on every factor.
     iters: iterations (v2.0 runs 25).
     tol: if > 0, also stop once J drops by less than tol in one iteration (v1.0 uses 0.01).
-    db_codes: "modality" (sign(X_t W_t) per modality) or "unified" (one code from both).
     """
 
     alpha1: float = 0.5
@@ -53,10 +53,8 @@ class CmfhParams:
     gamma: float = 0.01
     iters: int = 25
     tol: float = 0.0
-    db_codes: str = "modality"
 
     def __post_init__(self) -> None:
-        check_db_codes(self.db_codes)
         if self.iters < 1:
             raise UsageError(f"--param iters={self.iters}: expected a positive integer")
 
@@ -68,6 +66,12 @@ class Cmfh(LinearHashMethod):
     supervised = False
     reference = Reference("Ding, Guo & Zhou", "Collective Matrix Factorization Hashing", "CVPR", 2014)
     Params = CmfhParams
+    unified_codes = True
+    search_space = SearchSpace(1, {
+        "mu": FloatRange(1.0, 1000.0, log=True),
+        "gamma": FloatRange(1e-4, 1.0, log=True),
+        "alpha1": FloatRange(0.1, 0.9),
+    })  # fmt: skip
 
     def fit(self, train: TrainView, bits: int, *, seed: int, device: str = "cpu") -> Cmfh:
         p = self.params
@@ -114,11 +118,7 @@ class Cmfh(LinearHashMethod):
             )
         return float(total)
 
-    def encode_database(self, image: np.ndarray, text: np.ndarray) -> dict[str, np.ndarray]:
-        if self.params.db_codes == "modality":
-            return super().encode_database(image, text)
+    def encode_unified(self, image: np.ndarray, text: np.ndarray) -> np.ndarray:
         features = {"image": self.centred("image", image), "text": self.centred("text", text)}
         weights = {"image": self.params.alpha1, "text": self.params.alpha2}
-        latent = self._latent(features, weights, self.latent_mean_.size)
-        codes = sign_bits(latent - self.latent_mean_)
-        return {"image": codes, "text": codes}
+        return sign_bits(self._latent(features, weights, self.latent_mean_.size) - self.latent_mean_)

@@ -52,13 +52,13 @@ Departures from the paper and the released code, each deliberate:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
 from hashbench.data import TrainView
-from hashbench.errors import UsageError
 from hashbench.method import Reference
 from hashbench.methods._deep import (
     DeepMethod,
@@ -67,9 +67,9 @@ from hashbench.methods._deep import (
     TrainingState,
     batch_source,
     batches,
-    check_deep_params,
+    check_optimizer,
     epoch_generator,
-    linear,
+    hash_head,
     log_spaced_rates,
     make_optimizer,
     pairwise_nll,
@@ -77,14 +77,12 @@ from hashbench.methods._deep import (
     set_learning_rate,
     sign_codes,
     split_validation,
+    theta_scale,
 )
 from hashbench.registry import register_method
+from hashbench.space import Choice, FloatRange, IntRange, SearchSpace
 
-OBJECTIVE_ROWS = 4096  # rows of Theta in the epoch's objective: all up to this many, else a fixed sample
-
-
-#: Starting learning rates (image, text) when lr_image / lr_text are left at None.
-DEFAULT_RATES = {"sgd": (10**-1.5, 10**-1.5), "adam": (1e-3, 1e-4)}
+OBJECTIVE_ROWS = 1024  # rows of Theta in the epoch's objective: all up to this many, else a fixed sample
 
 
 @dataclass(frozen=True)
@@ -94,34 +92,31 @@ class DcmhParams(DeepParams):
     gamma: weight of the quantisation terms ||B - F||^2 + ||B - G||^2.
     eta: weight of the bit-balance terms ||F^T 1||^2 + ||G^T 1||^2.
     optimizer: "adam" (default, feature mode on a CPU) or "sgd" (the paper's).
-    lr_image, lr_text: starting learning rates; None: 10^-1.5 for both with sgd (the paper),
-        1e-3 and 1e-4 with adam.
+    lr_image, lr_text: starting learning rates of the image and text networks.
     lr_decay: the rates fall log-spaced to start / lr_decay by the last epoch (the paper: 10^-1.5 -> 10^-3).
     weight_decay: L2 weight decay.
     text_hidden: width of the text network's hidden layer.
+    image_hidden: width of the image network's hidden layer in feature mode (0: the paper's linear hash layer).
+    theta_bits: scale Theta = 1/2 F^T G by theta_bits / c, so that its range does not grow with the code length
+        (0: unscaled, as the paper).
     init_std: standard deviation of the normal initial weights of the trained layers (as released).
     """
 
     gamma: float = 1.0
     eta: float = 1.0
     optimizer: str = "adam"
-    lr_image: float | None = None
-    lr_text: float | None = None
+    lr_image: float = 1e-3
+    lr_text: float = 1e-4
     lr_decay: float = 10**1.5
     weight_decay: float = 5e-4
     text_hidden: int = 8192
+    image_hidden: int = 0
+    theta_bits: int = 0
     init_std: float = 0.01
 
-
-def starting_rates(params: DcmhParams) -> dict[str, float]:
-    """The starting learning rate of each modality's network: as given, else the optimiser's default."""
-    if params.optimizer not in DEFAULT_RATES:
-        raise UsageError(f"optimizer={params.optimizer!r}: expected one of {', '.join(DEFAULT_RATES)}")
-    image, text = DEFAULT_RATES[params.optimizer]
-    return {
-        "image": image if params.lr_image is None else params.lr_image,
-        "text": text if params.lr_text is None else params.lr_text,
-    }
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_optimizer(self.optimizer)
 
 
 def batch_loss(
@@ -132,6 +127,7 @@ def batch_loss(
     others_sum: torch.Tensor,
     gamma: float,
     eta: float,
+    scale: float = 0.5,
 ) -> torch.Tensor:
     """DCMH's loss of one mini-batch of one modality, as the mean over its n x batch pairs.
 
@@ -139,12 +135,34 @@ def batch_loss(
     (n x c): the other modality's cached outputs; ``similarity`` (n x b): S
     between every training item and the batch; ``codes`` (b x c): B of the
     batch; ``others_sum`` (c): the sum of this modality's cached outputs over
-    the items outside the batch (for the balance term).
+    the items outside the batch (for the balance term); ``scale``: Theta = scale
+    x other @ output^T (1/2 in the paper).
     """
-    theta = 0.5 * other @ output.T
+    theta = scale * other @ output.T
     quantisation = ((codes - output) ** 2).sum()
     balance = ((others_sum + output.sum(dim=0)) ** 2).sum()
     return (pairwise_nll(theta, similarity) + gamma * quantisation + eta * balance) / similarity.numel()
+
+
+def objective_terms(
+    image_out: torch.Tensor,
+    text_out: torch.Tensor,
+    labels: torch.Tensor,
+    codes: torch.Tensor,
+    rows: torch.Tensor | None = None,
+    scale: float = 0.5,
+) -> dict[str, float]:
+    """The three sums of the paper's J over the training set: likelihood, quantisation, balance; with ``rows``,
+    the likelihood is estimated from those rows of Theta (their sum scaled by n / len(rows)), which keeps the
+    per-epoch report O(rows x n) instead of O(n^2) on large training sets."""
+    chosen = slice(None) if rows is None else rows
+    similarity = (labels[chosen] @ labels.T > 0).to(image_out.dtype)
+    nll = float(pairwise_nll(scale * image_out[chosen] @ text_out.T, similarity)) * len(image_out) / len(similarity)
+    return {
+        "likelihood": nll,
+        "quantisation": float(((codes - image_out) ** 2).sum() + ((codes - text_out) ** 2).sum()),
+        "balance": float((image_out.sum(dim=0) ** 2).sum() + (text_out.sum(dim=0) ** 2).sum()),
+    }
 
 
 def objective(
@@ -155,18 +173,11 @@ def objective(
     gamma: float,
     eta: float,
     rows: torch.Tensor | None = None,
+    scale: float = 0.5,
 ) -> float:
-    """The paper's J over the training set; with ``rows``, its likelihood term is estimated from those rows of Theta.
-
-    The estimate (the rows' sum scaled by n / len(rows)) keeps the per-epoch
-    report O(rows x n) instead of O(n^2) on large training sets.
-    """
-    chosen = slice(None) if rows is None else rows
-    similarity = (labels[chosen] @ labels.T > 0).to(image_out.dtype)
-    nll = float(pairwise_nll(0.5 * image_out[chosen] @ text_out.T, similarity)) * len(image_out) / len(similarity)
-    quantisation = float(((codes - image_out) ** 2).sum() + ((codes - text_out) ** 2).sum())
-    balance = float((image_out.sum(dim=0) ** 2).sum() + (text_out.sum(dim=0) ** 2).sum())
-    return nll + gamma * quantisation + eta * balance
+    """The paper's J over the training set (see :func:`objective_terms`)."""
+    terms = objective_terms(image_out, text_out, labels, codes, rows, scale)
+    return terms["likelihood"] + gamma * terms["quantisation"] + eta * terms["balance"]
 
 
 def objective_rows(n: int, seed: int) -> torch.Tensor | None:
@@ -183,27 +194,42 @@ class Dcmh(DeepMethod):
     supervised = True
     reference = Reference("Jiang & Li", "Deep Cross-Modal Hashing", "CVPR", 2017)
     Params = DcmhParams
+    likelihood_entries = ("likelihood_per_pair",)
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "paper": {"optimizer": "sgd", "lr_image": 10**-1.5, "lr_text": 10**-1.5, "epochs": 500, "gamma": 1.0,
+                  "eta": 1.0, "weight_decay": 5e-4, "image_hidden": 0, "text_hidden": 8192, "theta_bits": 0,
+                  "init_std": 0.01},
+    }  # fmt: skip
+    search_space = SearchSpace(1, {
+        "lr_image": FloatRange(1e-5, 1e-2, log=True),
+        "lr_text": FloatRange(1e-5, 1e-2, log=True),
+        "gamma": FloatRange(1e-2, 10.0, log=True),
+        "eta": FloatRange(1e-4, 1.0, log=True),
+        "weight_decay": FloatRange(1e-6, 1e-2, log=True),
+        "image_hidden": Choice((0, 512, 1024, 2048)),
+        "text_hidden": Choice((512, 1024, 2048, 4096, 8192)),
+        "epochs": IntRange(10, 60, step=10),
+        "theta_bits": Choice((0, 16, 32)),
+        "init_std": Choice((0.0, 0.01)),
+        "standardize": Choice((True, False)),
+    })  # fmt: skip
 
     def fit(self, train: TrainView, bits: int, *, seed: int, device: str = "cpu") -> Dcmh:
         p = self.params
-        check_deep_params(p)
         labels = require_labels(train, self.name)
         torch.manual_seed(seed)
         fit_rows, val_rows = split_validation(train.n, p.val_fraction, seed)
         self.fit_inputs(train, fit_rows)
         image_input = ImageInput(p)
+        image_width = image_input.output_width(train.image)
         self.networks_ = {
-            "image": nn.Sequential(image_input, linear(image_input.output_width(train.image), bits, p.init_std)),
-            "text": nn.Sequential(
-                linear(train.text.shape[1], p.text_hidden, p.init_std),
-                nn.ReLU(),
-                linear(p.text_hidden, bits, p.init_std),
-            ),
+            "image": nn.Sequential(image_input, *hash_head(image_width, p.image_hidden, bits, p.init_std)),
+            "text": nn.Sequential(*hash_head(train.text.shape[1], p.text_hidden, bits, p.init_std)),
         }
         for network in self.networks_.values():
             network.to(device)
         self.device_ = device
-        starts = starting_rates(p)
+        starts = {"image": p.lr_image, "text": p.lr_text}
         optimizers = {m: make_optimizer(p.optimizer, self.networks_[m].parameters(), starts[m], p.weight_decay)
                       for m in ("image", "text")}  # fmt: skip
         rates = {m: log_spaced_rates(starts[m], p.lr_decay, p.epochs) for m in ("image", "text")}
@@ -213,6 +239,7 @@ class Dcmh(DeepMethod):
         sources = {m: batch_source(self.inputs_[m], train.features(m)[fit_rows], device) for m in ("image", "text")}
         label_tensor = torch.from_numpy(labels[fit_rows].astype(np.float32)).to(device)
         reported_rows = objective_rows(len(fit_rows), seed)
+        scale = theta_scale(bits, p.theta_bits)
 
         def modality_pass(modality: str, generator: torch.Generator) -> float:
             own, other = outputs[modality], outputs["text" if modality == "image" else "image"]
@@ -222,7 +249,7 @@ class Dcmh(DeepMethod):
                 own[batch] = output.detach()
                 similarity = (label_tensor @ label_tensor[batch].T > 0).float()
                 loss = batch_loss(output, other, similarity, outputs["codes"][batch],
-                                  own.sum(dim=0) - own[batch].sum(dim=0), p.gamma, p.eta)  # fmt: skip
+                                  own.sum(dim=0) - own[batch].sum(dim=0), p.gamma, p.eta, scale)  # fmt: skip
                 optimizers[modality].zero_grad()
                 loss.backward()
                 optimizers[modality].step()
@@ -235,9 +262,11 @@ class Dcmh(DeepMethod):
             generator = epoch_generator(seed, epoch)
             losses = {"loss_text": modality_pass("text", generator), "loss_image": modality_pass("image", generator)}
             outputs["codes"] = sign_codes(p.gamma * (outputs["image"] + outputs["text"]))
-            j = objective(*(outputs[k] for k in ("image", "text")), label_tensor, outputs["codes"], p.gamma, p.eta,
-                          reported_rows)  # fmt: skip
-            return {**losses, "objective_per_pair": j / len(fit_rows) ** 2}
+            terms = objective_terms(outputs["image"], outputs["text"], label_tensor, outputs["codes"], reported_rows,
+                                    scale)  # fmt: skip
+            j = terms["likelihood"] + p.gamma * terms["quantisation"] + p.eta * terms["balance"]
+            pairs = len(fit_rows) ** 2
+            return {**losses, "objective_per_pair": j / pairs, "likelihood_per_pair": terms["likelihood"] / pairs}
 
         self.run_training(state, run_epoch, train, bits, seed, (fit_rows, val_rows))
         return self

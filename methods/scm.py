@@ -40,6 +40,7 @@ from hashbench.methods._linear import (
     larger_first,
 )
 from hashbench.registry import register_method
+from hashbench.space import FloatRange, SearchSpace
 
 REFERENCE = Reference(
     "Zhang & Li",
@@ -71,6 +72,7 @@ class _Scm(LinearHashMethod):
     supervised = True
     reference = REFERENCE
     Params = ScmParams
+    search_space = SearchSpace(1, {"lam": FloatRange(1e-8, 10.0, log=True)})
 
     def fit(self, train: TrainView, bits: int, *, seed: int, device: str = "cpu") -> _Scm:
         if train.labels is None:

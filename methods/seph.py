@@ -30,9 +30,10 @@ Supervised, two stages.
    at 64 bits) in about a third of the time; ``solver="lbfgs"`` restores
    L-BFGS.
 
-Hash: a query gets sign(k(x)^T W) from its own modality. Database items get the
-paper's unified codes sign(p1+ p2+ - p1- p2-), p+ = sigmoid(k(x)^T W), from
-both modalities; ``db_codes="modality"`` gives per-modality database codes.
+Hash: an item gets sign(k(x)^T W) from each modality. The paper gives database
+items unified codes from both modalities, sign(p1+ p2+ - p1- p2-), p+ =
+sigmoid(k(x)^T W) (``--db-codes unified``); the released demo hashes each
+database modality on its own, as hashbench does by default.
 ``seph-rnd`` uses the same random training items as anchors in both
 modalities; ``seph-km`` uses k-means centres per modality (scikit-learn,
 seeded). Features are centred with the training mean first.
@@ -49,9 +50,10 @@ from sklearn.cluster import KMeans
 
 from hashbench.data import MODALITIES, TrainView
 from hashbench.errors import UsageError
-from hashbench.method import HashMethod, Reference, check_db_codes, sign_bits
+from hashbench.method import HashMethod, Reference, sign_bits
 from hashbench.methods._linear import centred_training_features
 from hashbench.registry import register_method
+from hashbench.space import FloatRange, IntRange, SearchSpace
 
 TINY = np.finfo(np.float64).tiny
 
@@ -65,7 +67,6 @@ class SephParams:
     iters, learning_rate, momentum: the stage-1 optimiser.
     alpha_scale: alpha = alpha_scale / (bits * n).
     kernel_c: weight C of the w^T K0 w regulariser of the logistic regressions.
-    db_codes: "unified" (from both modalities, as the paper) or "modality".
     solver: "trust-ncg" (default, faster) or "lbfgs" (as released) for the logistic regressions.
     """
 
@@ -76,11 +77,9 @@ class SephParams:
     momentum: float = 0.5
     alpha_scale: float = 1e-2
     kernel_c: float = 0.01
-    db_codes: str = "unified"
     solver: str = "trust-ncg"
 
     def __post_init__(self) -> None:
-        check_db_codes(self.db_codes)
         if self.solver not in ("trust-ncg", "lbfgs"):
             raise UsageError(f"--param solver={self.solver}: expected 'trust-ncg' or 'lbfgs'")
         for name in ("anchors", "train_size", "iters"):
@@ -226,6 +225,12 @@ class _Seph(HashMethod):
     supervised = True
     reference = Reference("Lin, Ding, Hu & Wang", "Semantics-Preserving Hashing for Cross-View Retrieval", "CVPR", 2015)
     Params = SephParams
+    unified_codes = True
+    search_space = SearchSpace(1, {
+        "anchors": IntRange(100, 1000, step=50),
+        "kernel_c": FloatRange(1e-4, 1.0, log=True),
+        "alpha_scale": FloatRange(1e-4, 1.0, log=True),
+    })  # fmt: skip
 
     def _anchors(self, features: dict[str, np.ndarray], rng: np.random.Generator, seed: int) -> dict[str, np.ndarray]:
         raise NotImplementedError
@@ -265,13 +270,9 @@ class _Seph(HashMethod):
     def encode(self, modality: str, features: np.ndarray) -> np.ndarray:
         return sign_bits(self._scores(modality, features))
 
-    def encode_database(self, image: np.ndarray, text: np.ndarray) -> dict[str, np.ndarray]:
-        if self.params.db_codes == "modality":
-            return super().encode_database(image, text)
-        positive = expit(self._scores("image", image)) * expit(self._scores("text", text))
-        negative = expit(-self._scores("image", image)) * expit(-self._scores("text", text))
-        codes = sign_bits(positive - negative)
-        return {"image": codes, "text": codes}
+    def encode_unified(self, image: np.ndarray, text: np.ndarray) -> np.ndarray:
+        image_scores, text_scores = self._scores("image", image), self._scores("text", text)
+        return sign_bits(expit(image_scores) * expit(text_scores) - expit(-image_scores) * expit(-text_scores))
 
 
 @register_method("seph-rnd")

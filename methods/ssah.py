@@ -79,7 +79,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import torch
@@ -96,7 +96,6 @@ from hashbench.methods._deep import (
     TrainingState,
     batch_source,
     batches,
-    check_deep_params,
     epoch_generator,
     log_spaced_rates,
     make_optimizer,
@@ -105,10 +104,31 @@ from hashbench.methods._deep import (
     set_learning_rate,
     sign_codes,
     split_validation,
+    theta_scale,
 )
 from hashbench.registry import register_method
+from hashbench.space import Choice, FloatRange, IntRange, SearchSpace
 
 MULTI_SCALE_WINDOWS = (50, 30, 15, 10, 5)
+#: The paper's weights and the released rates and schedule, at the paper's widths.
+PAPER = {"alpha": 1.0, "gamma": 1.0, "beta": 1.0, "eta": 1.0, "delta": 1.0, "lr_label": 10**-2, "lr_image": 10**-4.5,
+         "lr_text": 10**-3.5, "lr_discriminator": 10**-3, "lr_schedule": "released", "label_hidden": 4096,
+         "text_hidden": 4096, "image_hidden": 0, "theta_bits": 0}  # fmt: skip
+#: What ``hashbench tune`` searches for SSAH (and for UDSPH's global, label-guided part).
+GLOBAL_SPACE = {
+    "lr_label": FloatRange(1e-5, 1e-2, log=True),
+    "lr_image": FloatRange(1e-5, 1e-2, log=True),
+    "lr_text": FloatRange(1e-5, 1e-2, log=True),
+    "lr_discriminator": FloatRange(1e-5, 1e-2, log=True),
+    "alpha": FloatRange(1e-4, 1.0, log=True),
+    "delta": FloatRange(1e-4, 1.0, log=True),
+    "eta": FloatRange(1e-2, 10.0, log=True),
+    "label_hidden": Choice((512, 1024, 2048)),
+    "text_hidden": Choice((512, 1024, 2048)),
+    "image_hidden": Choice((0, 1024)),
+    "epochs": IntRange(10, 40, step=10),
+    "theta_bits": Choice((0, 16, 32)),
+}
 SCHEDULES = ("gentle", "released")
 MODALITIES = ("image", "text")
 
@@ -121,6 +141,9 @@ class SsahParams(DeepParams):
         label prediction and adversarial terms.
     semantic_width: width of every network's semantic feature.
     label_hidden, text_hidden: widths of LabelNet's and TextNet's hidden layers.
+    image_hidden: width of a hidden layer of ImageNet above the image features in feature mode (0: none).
+    theta_bits: scale Theta of the hash likelihood by theta_bits / c, so that its range does not grow with the
+        code length (0: 1/2 H_L H^T, as the paper).
     lr_label, lr_image, lr_text, lr_discriminator: Adam's starting learning rates.
     lr_schedule: "gentle" (fall log-spaced by sqrt(10) over the run) or "released" (divide by sqrt(10) per epoch).
     """
@@ -134,11 +157,18 @@ class SsahParams(DeepParams):
     semantic_width: int = 512
     label_hidden: int = 4096
     text_hidden: int = 4096
+    image_hidden: int = 0
+    theta_bits: int = 0
     lr_label: float = 1e-4
     lr_image: float = 1e-4
     lr_text: float = 1e-4
     lr_discriminator: float = 1e-3
     lr_schedule: str = "gentle"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.lr_schedule not in SCHEDULES:
+            raise UsageError(f"lr_schedule={self.lr_schedule!r}: expected one of {', '.join(SCHEDULES)}")
 
 
 class Outputs(NamedTuple):
@@ -215,17 +245,19 @@ def semantic_loss_terms(
     similarity: torch.Tensor,
     codes: torch.Tensor,
     labels: torch.Tensor,
+    hash_scale: float = 0.5,
 ) -> dict[str, torch.Tensor]:
     """SSAH's supervised terms of one network on a batch, each a mean over its elements.
 
     ``anchor_features`` (n x 512) and ``anchor_hashes`` (n x c): the cached
     outputs that supervise the batch (LabelNet's); ``similarity`` (n x b): S
     between every training item and the batch; ``codes``, ``labels``: B and
-    the labels of the batch.
+    the labels of the batch; ``hash_scale``: Theta = hash_scale x H_L H^T on
+    the hash outputs (1/2 in the paper).
     """
     return {
         "feature_pairs": mean_pairwise_nll(0.5 * anchor_features @ output.feature.T, similarity),
-        "hash_pairs": mean_pairwise_nll(0.5 * anchor_hashes @ output.hashed.T, similarity),
+        "hash_pairs": mean_pairwise_nll(hash_scale * anchor_hashes @ output.hashed.T, similarity),
         "quantisation": ((codes - output.hashed) ** 2).mean(),
         "labels": ((labels - output.labels) ** 2).mean(),
     }
@@ -252,12 +284,17 @@ def build_networks(train: TrainView, labels: np.ndarray, bits: int, p: SsahParam
     """LabelNet, ImageNet, TextNet and the two discriminators, freshly initialised."""
     n_labels, width = labels.shape[1], p.semantic_width
     image_input = ImageInput(p)
+    image_width = image_input.output_width(train.image)
+    image_trunk = image_input
+    if p.image_hidden > 0:  # a hidden layer above the features (the paper's trunk is the whole CNN)
+        image_trunk = nn.Sequential(image_input, nn.Linear(image_width, p.image_hidden), nn.ReLU())
+        image_width = p.image_hidden
     fusion = MultiScaleFusion(train.text.shape[1])
     label_trunk = nn.Sequential(nn.Linear(n_labels, p.label_hidden), nn.ReLU())
     text_trunk = nn.Sequential(fusion, nn.Linear(fusion.output_width(), p.text_hidden), nn.ReLU())
     return {
         "label": SemanticNet(label_trunk, p.label_hidden, width, bits, n_labels),
-        "image": SemanticNet(image_input, image_input.output_width(train.image), width, bits, n_labels),
+        "image": SemanticNet(image_trunk, image_width, width, bits, n_labels),
         "text": SemanticNet(text_trunk, p.text_hidden, width, bits, n_labels),
         "discriminator_image": discriminator(width),
         "discriminator_text": discriminator(width),
@@ -285,8 +322,6 @@ class SsahTraining:
         starts = {"label": p.lr_label, "image": p.lr_image, "text": p.lr_text}
         starts |= {f"discriminator_{m}": p.lr_discriminator for m in MODALITIES}
         starts = {name: start for name, start in starts.items() if name in self.networks}
-        if p.lr_schedule not in SCHEDULES:
-            raise UsageError(f"lr_schedule={p.lr_schedule!r}: expected one of {', '.join(SCHEDULES)}")
         self.rates = {name: epoch_rates(start, p.lr_schedule, p.epochs) for name, start in starts.items()}
         self.optimizers = {name: make_optimizer("adam", self.networks[name].parameters(), start, 0.0)
                            for name, start in starts.items()}  # fmt: skip
@@ -298,6 +333,7 @@ class SsahTraining:
         caches["codes"] = combined_codes(caches, self.coded)
         self.caches = caches
         self.state = TrainingState(self.networks, self.optimizers, caches)  # the same dict, restored on resume
+        self.hash_scale = theta_scale(bits, p.theta_bits)
         self.weights = {"feature_pairs": p.alpha, "hash_pairs": p.gamma, "quantisation": p.beta, "labels": p.eta,
                         "adversarial": p.delta}  # fmt: skip
 
@@ -336,7 +372,7 @@ class SsahTraining:
         """The loss terms of network ``name`` on a batch (the :meth:`anchor`'s cached outputs supervise it)."""
         c, anchor = self.caches, self.anchor(name)
         terms = semantic_loss_terms(output, c[f"{anchor}_feature"], c[f"{anchor}_hash"], self.similarity(batch),
-                                    c["codes"][batch], self.labels[batch])  # fmt: skip
+                                    c["codes"][batch], self.labels[batch], self.hash_scale)  # fmt: skip
         if f"discriminator_{name}" in self.networks:
             judge = self.networks[f"discriminator_{name}"]
             judge.requires_grad_(False)  # the gradient flows through D into the modality network, D stays fixed
@@ -397,10 +433,12 @@ class Ssah(DeepMethod):
     reference = Reference("Li, Deng, Li, Liu, Gao & Tao", "Self-Supervised Adversarial Hashing Networks for "
                           "Cross-Modal Retrieval", "CVPR", 2018)  # fmt: skip
     Params = SsahParams
+    likelihood_entries = ("image_hash_pairs", "text_hash_pairs")
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"paper": PAPER}
+    search_space = SearchSpace(1, GLOBAL_SPACE)
     Training = SsahTraining
 
     def fit(self, train: TrainView, bits: int, *, seed: int, device: str = "cpu") -> Ssah:
-        check_deep_params(self.params)
         torch.manual_seed(seed)
         training = self.Training(self, train, bits, seed, device)
         self.networks_, self.device_ = training.networks, device

@@ -48,6 +48,7 @@ label-prediction term stays, since it is the modality networks' own head).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -56,8 +57,18 @@ from torch import nn
 from hashbench.data import TrainView
 from hashbench.errors import UsageError
 from hashbench.method import Reference
-from hashbench.methods.ssah import MODALITIES, Outputs, Ssah, SsahParams, SsahTraining, mean_pairwise_nll
+from hashbench.methods.ssah import (
+    GLOBAL_SPACE,
+    MODALITIES,
+    PAPER,
+    Outputs,
+    Ssah,
+    SsahParams,
+    SsahTraining,
+    mean_pairwise_nll,
+)
 from hashbench.registry import register_method
+from hashbench.space import Choice, FloatRange, SearchSpace
 
 _EPS = 1e-8
 
@@ -73,6 +84,8 @@ class UdsphParams(SsahParams):
     attention_width: d, the width of the shared space of word and region vectors.
     slots: m, the number of image semantic slots.
     max_words: the most words per text that attend (the largest values).
+    attention_batch: the attention term pairs the first this many items of each mini-batch (a random subset,
+        since batches are drawn at random): its cost grows with the square of this number.
     """
 
     attention: bool = True
@@ -84,6 +97,17 @@ class UdsphParams(SsahParams):
     attention_width: int = 256
     slots: int = 8
     max_words: int = 32
+    attention_batch: int = 128
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("mu", "tau", "smoothing"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"{name}={getattr(self, name)}: expected a number >= 0")
+        if min(self.attention_width, self.slots, self.max_words, self.attention_batch) < 1:
+            raise UsageError(f"attention_width={self.attention_width}, slots={self.slots}, "
+                             f"max_words={self.max_words}, attention_batch={self.attention_batch}: "
+                             "expected positive integers")  # fmt: skip
 
 
 def present_words(text: np.ndarray, max_words: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -101,9 +125,13 @@ def present_words(text: np.ndarray, max_words: int) -> tuple[torch.Tensor, torch
 
 def attention_weights(cosines: torch.Tensor, present: torch.Tensor, smoothing: float, dim: int) -> torch.Tensor:
     """softmax over ``dim`` of smoothing x cosines among the ``present`` entries; 0 elsewhere (all 0 where
-    nothing is present)."""
-    logits = (smoothing * cosines).masked_fill(~present, -torch.inf)
-    return torch.nan_to_num(torch.softmax(logits, dim=dim), nan=0.0)
+    nothing is present).
+
+    Written out rather than with ``torch.softmax``, which is slow along the short dimensions here (8 regions,
+    10 words): cosines are at most 1, so exp(smoothing (cos - 1)) never overflows.
+    """
+    weights = torch.exp(smoothing * (cosines - 1)) * present
+    return weights / weights.sum(dim=dim, keepdim=True).clamp_min(torch.finfo(weights.dtype).tiny)
 
 
 def local_similarity(words: torch.Tensor, regions: torch.Tensor, smoothing: float) -> torch.Tensor:
@@ -111,24 +139,36 @@ def local_similarity(words: torch.Tensor, regions: torch.Tensor, smoothing: floa
 
     ``words``: (texts, k, d), zero vectors for padding (they neither attend nor are attended to);
     ``regions``: (images, m, d). Returns (images, texts). A text without words scores 0 with every image.
+
+    All cosines come from one matrix product of the unit vectors; an attended vector's norm is
+    |v|^2 = a^T G a with G the Gram matrix of what it attends over, as batched products, so no (image, text,
+    word, region, d) tensor is ever formed.
     """
-    present = (words.norm(dim=-1) > 0)[None, :, :, None]  # (1, t, k, 1)
-    word_norm, region_norm = words.norm(dim=-1).clamp_min(_EPS), regions.norm(dim=-1).clamp_min(_EPS)
-    dots = torch.einsum("tkd,imd->itkm", words, regions)
-    cosines = dots / (word_norm[None, :, :, None] * region_norm[:, None, None, :])
+    (texts, k, width), (images, m, _) = words.shape, regions.shape
+    word_norm, region_norm = words.norm(dim=-1), regions.norm(dim=-1)
+    present = word_norm > 0  # (t, k)
+    unit_words = words / word_norm.clamp_min(_EPS)[..., None]
+    unit_regions = regions / region_norm.clamp_min(_EPS)[..., None]
+    cosines = unit_regions.reshape(images * m, width) @ unit_words.reshape(texts * k, width).T
+    cosines = cosines.reshape(images, m, texts, k).permute(0, 2, 3, 1).contiguous()  # (i, t, k, m)
+    mask = present[None, :, :, None]
 
-    # each word attends over the regions: v = sum_j a_j r_j, cos(w, v) = (a . dots) / (|w| |v|), |v|^2 = a G a
-    to_regions = attention_weights(cosines, present, smoothing, dim=3)
-    region_gram = regions @ regions.transpose(1, 2)
-    attended = torch.einsum("itkm,imn,itkn->itk", to_regions, region_gram, to_regions).clamp_min(_EPS**2).sqrt()
-    word_scores = (to_regions * dots).sum(dim=3) / (word_norm[None] * attended)
-    text_to_image = word_scores.sum(dim=2) / present.sum(dim=2).clamp_min(1)[..., 0]
+    # each word attends over the regions: v = sum_j a_j r_j; cos(w, v) = sum_j a_j cos(w, r_j) |r_j| / |v|
+    to_regions = attention_weights(cosines, mask, smoothing, dim=3)
+    region_gram = regions @ regions.transpose(1, 2)  # (i, m, m)
+    spread = (to_regions.reshape(images, texts * k, m) @ region_gram).reshape(images, texts, k, m)
+    attended = (spread * to_regions).sum(dim=3).clamp_min(_EPS**2).sqrt()  # |v|, (i, t, k)
+    word_scores = (to_regions * cosines * region_norm[:, None, None, :]).sum(dim=3) / attended
+    text_to_image = word_scores.sum(dim=2) / present.sum(dim=1).clamp_min(1)[None, :]
 
-    # each region attends over the present words
-    to_words = attention_weights(cosines, present, smoothing, dim=2)
-    word_gram = words @ words.transpose(1, 2)
-    attended = torch.einsum("itkm,tkl,itlm->itm", to_words, word_gram, to_words).clamp_min(_EPS**2).sqrt()
-    image_to_text = ((to_words * dots).sum(dim=2) / (region_norm[:, None, :] * attended)).mean(dim=2)
+    # each region attends over the present words: u = sum_i b_i w_i, likewise
+    by_text = cosines.permute(1, 0, 3, 2).contiguous()  # (t, i, m, k): the softmax runs along contiguous memory
+    to_words = attention_weights(by_text, present[:, None, None, :], smoothing, dim=3)
+    word_gram = words @ words.transpose(1, 2)  # (t, k, k)
+    spread = (to_words.reshape(texts, images * m, k) @ word_gram).reshape(texts, images, m, k)
+    attended = (spread * to_words).sum(dim=3).clamp_min(_EPS**2).sqrt()  # |u|, (t, i, m)
+    region_scores = (to_words * by_text * word_norm[:, None, None, :]).sum(dim=3) / attended
+    image_to_text = region_scores.mean(dim=2).T
     return (text_to_image + image_to_text) / 2
 
 
@@ -165,12 +205,6 @@ class UdsphTraining(SsahTraining):
 
     def __init__(self, method: Udsph, train: TrainView, bits: int, seed: int, device: str) -> None:
         p = method.params
-        for name in ("mu", "tau", "smoothing"):
-            if getattr(p, name) < 0:
-                raise UsageError(f"{name}={getattr(p, name)}: expected a number >= 0")
-        if min(p.attention_width, p.slots, p.max_words) < 1:
-            raise UsageError(f"attention_width={p.attention_width}, slots={p.slots}, max_words={p.max_words}: "
-                             "expected positive integers")  # fmt: skip
         super().__init__(method, train, bits, seed, device)
         self.weights["attention"] = p.mu
         index, values = present_words(train.text[self.fit_rows], p.max_words)
@@ -203,16 +237,17 @@ class UdsphTraining(SsahTraining):
         return terms
 
     def attention_term(self, name: str, batch: torch.Tensor, output: Outputs) -> torch.Tensor:
-        """The likelihood of the batch's label relation under Theta = tau R(I_a, T_b); only ``name``'s side
-        carries a gradient."""
+        """The likelihood of the label relation under Theta = tau R(I_a, T_b) among the first
+        ``attention_batch`` items of the (randomly drawn) batch; only ``name``'s side carries a gradient."""
         image_head, text_head = self.networks["image"].local_head, self.networks["text"].local_head
+        chosen = batch[: self.params.attention_batch]
         with torch.set_grad_enabled(name == "image"):
-            features = output.feature if name == "image" else self.caches["image_feature"][batch]
+            features = output.feature[: len(chosen)] if name == "image" else self.caches["image_feature"][chosen]
             regions = image_head(features)
         with torch.set_grad_enabled(name == "text"):
-            words = text_head(self.word_index[batch], self.word_values[batch])
+            words = text_head(self.word_index[chosen], self.word_values[chosen])
         theta = self.params.tau * local_similarity(words, regions, self.params.smoothing)
-        return mean_pairwise_nll(theta, self.similarity(batch, among=batch))
+        return mean_pairwise_nll(theta, self.similarity(chosen, among=chosen))
 
 
 @register_method("udsph")
@@ -222,4 +257,15 @@ class Udsph(Ssah):
     reference = Reference("Lu, Duan & Yuan", "Self-supervised Deep Semantics-Preserving Hashing",
                           "J. Tsinghua Univ. (Sci. & Tech.) 62(9)", 2022)  # fmt: skip
     Params = UdsphParams
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "paper": PAPER
+    }  # SSAH's paper settings under the attention defaults (the UDSPH paper's are unknown)
+    search_space = SearchSpace(1, {
+        **GLOBAL_SPACE,
+        "mu": FloatRange(1e-3, 10.0, log=True),
+        "tau": FloatRange(1.0, 20.0, log=True),
+        "smoothing": FloatRange(1.0, 20.0, log=True),
+        "attention_width": Choice((32, 64, 128, 256)),
+        "attention_batch": Choice((32, 64, 128)),
+    })  # fmt: skip
     Training = UdsphTraining

@@ -50,6 +50,7 @@ t2i mAP, chance 0.111):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -67,11 +68,12 @@ from hashbench.methods._deep import (
     TrainingState,
     batch_source,
     batches,
-    check_deep_params,
+    check_optimizer,
     epoch_generator,
     make_optimizer,
 )
 from hashbench.registry import register_method
+from hashbench.space import Choice, FloatRange, IntRange, SearchSpace
 
 DIRECTIONS = {"i2t": ("image", "text"), "t2i": ("text", "image")}
 _DISTANCE_CHUNK = 1024
@@ -103,6 +105,21 @@ class UgachParams(DeepParams):
     optimizer: str = "adam"
     lr_discriminator: float = 1e-4
     lr_generator: float = 1e-4
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if min(self.hidden, self.neighbours, self.candidates, self.select, self.generator_epochs) < 1 or (
+            self.pretrain_epochs < 0
+        ):
+            raise UsageError(
+                f"hidden={self.hidden}, neighbours={self.neighbours}, candidates={self.candidates}, "
+                f"select={self.select}, generator_epochs={self.generator_epochs}, pretrain_epochs="
+                f"{self.pretrain_epochs}: expected positive integers (pretrain_epochs may be 0)"
+            )
+        if self.val_fraction:
+            raise UsageError(f"val_fraction={self.val_fraction}: UGACH is unsupervised, so there are no labels to "
+                             "validate with; expected 0")  # fmt: skip
+        check_optimizer(self.optimizer)
 
 
 def hash_network(inputs: nn.Module, width: int, hidden: int, bits: int) -> nn.Sequential:
@@ -168,10 +185,6 @@ class UgachTraining:
 
     def __init__(self, method: Ugach, train: TrainView, bits: int, seed: int, device: str) -> None:
         p = self.params = method.params
-        if min(p.hidden, p.neighbours, p.candidates, p.select, p.generator_epochs) < 1 or p.pretrain_epochs < 0:
-            raise UsageError(f"hidden={p.hidden}, neighbours={p.neighbours}, candidates={p.candidates}, "
-                             f"select={p.select}, generator_epochs={p.generator_epochs}, pretrain_epochs="
-                             f"{p.pretrain_epochs}: expected positive integers (pretrain_epochs may be 0)")  # fmt: skip
         self.seed, self.n, self.margin = seed, train.n, bits / 8
         self.fit_rows, self.val_rows = np.arange(train.n), np.arange(0)
         method.fit_inputs(train, self.fit_rows)
@@ -296,13 +309,22 @@ class Ugach(DeepMethod):
     reference = Reference("Zhang, Peng & Yuan", "Unsupervised Generative Adversarial Cross-modal Hashing", "AAAI",
                           2018)  # fmt: skip
     Params = UgachParams
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "paper": {"optimizer": "sgd", "lr_discriminator": 1e-3, "lr_generator": 1e-2, "hidden": 8192, "epochs": 30,
+                  "weight_decay": 0.01},
+    }  # fmt: skip
+    search_space = SearchSpace(1, {
+        "lr_discriminator": FloatRange(1e-5, 1e-2, log=True),
+        "lr_generator": FloatRange(1e-5, 1e-1, log=True),
+        "weight_decay": FloatRange(1e-5, 1e-1, log=True),
+        "hidden": Choice((256, 512, 1024, 2048)),
+        "epochs": IntRange(10, 50, step=10),
+        "neighbours": IntRange(2, 20),
+        "standardize": Choice((True, False)),
+    })  # fmt: skip
 
     def fit(self, train: TrainView, bits: int, *, seed: int, device: str = "cpu") -> Ugach:
         p = self.params
-        check_deep_params(p)
-        if p.val_fraction:
-            raise UsageError(f"val_fraction={p.val_fraction}: UGACH is unsupervised, so there are no labels to "
-                             "validate with; expected 0")  # fmt: skip
         torch.manual_seed(seed)
         training = UgachTraining(self, train, bits, seed, device)
         self.networks_ = {m: training.networks[f"discriminator_{m}"] for m in ("image", "text")}

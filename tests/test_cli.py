@@ -145,6 +145,11 @@ BAD_INPUTS = {
     "parameter not key=value": (["--method", "cmfh", "--param", "mu"], "expected key=value"),
     "parameter of wrong type": (["--method", "cmfh", "--param", "iters=many"], "iters=many: expected a number"),
     "missing file": (["--method", "cmfh", "--dataset", "nowhere/data.mat"], "nowhere/data.mat: no such file"),
+    "unified codes of a method without them": (
+        ["--method", "cca-itq", "--db-codes", "unified"],
+        "method 'cca-itq' has no unified codes (it hashes each modality on its own); expected database codes",
+    ),
+    "unknown database codes": (["--method", "cmfh", "--db-codes", "both"], "invalid choice: 'both'"),
 }
 
 

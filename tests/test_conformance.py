@@ -11,6 +11,7 @@ from hashbench.conformance import RULES, check_dataset, check_method
 from hashbench.data import CrossModalDataset
 from hashbench.errors import UsageError
 from hashbench.method import HashMethod, Reference, sign_bits
+from hashbench.space import Choice, FloatRange, IntRange, SearchSpace
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,15 @@ class ListParam:
 
 
 @dataclass(frozen=True)
+class PositiveParams:
+    scale: float = 1.0
+
+    def __post_init__(self):
+        if self.scale <= 0:
+            raise UsageError(f"scale={self.scale}: expected a positive number")
+
+
+@dataclass(frozen=True)
 class IntForFloat:
     scale: int = 1
 
@@ -81,6 +91,17 @@ BROKEN = {
         broken("ListParam", Params=ListParam),
         broken("IntForFloat", Params=IntForFloat),
     ],
+    "search-space": [
+        broken("SpaceOfUnknown", search_space=SearchSpace(1, {"speed": FloatRange(0.1, 1.0)})),
+        broken("SpaceOfWrongType", search_space=SearchSpace(1, {"scale": IntRange(1, 5)})),
+        broken("SpaceChoiceOfOtherType", search_space=SearchSpace(1, {"scale": Choice((1, 2))})),
+        broken("SpaceEmptyRange", search_space=SearchSpace(1, {"scale": FloatRange(2.0, 1.0)})),
+        broken("SpaceNotAVersion", search_space=SearchSpace(0, {"scale": FloatRange(0.1, 1.0)})),
+        broken(
+            "SpaceBeyondValid", Params=PositiveParams, search_space=SearchSpace(1, {"scale": FloatRange(-1.0, 1.0)})
+        ),
+    ],
+    "presets": broken("BadPreset", Params=PositiveParams, presets={"paper": {"scale": -2.0}}),
     "fit": [
         broken("Crashes", fit=lambda self, train, bits, *, seed, device="cpu": 1 / 0),
         broken("UsesLabels", fit=_fit_then(lambda self, train, bits, seed: train.labels.sum() and self)),
@@ -90,7 +111,22 @@ BROKEN = {
     "codes": [
         broken("ShortCodes", encode=lambda self, m, f: Good.encode(self, m, f)[:, :-1]),
         broken("ThreeValues", encode=lambda self, m, f: Good.encode(self, m, f) * 2),
-        broken("BadDatabase", encode_database=lambda self, image, text: {"image": Good.encode(self, "image", image)}),
+    ],
+    "unified-codes": [
+        broken("UndeclaredUnified", encode_unified=lambda self, image, text: Good.encode(self, "image", image)),
+        broken("UnifiedWithoutCoder", unified_codes=True),
+        broken(
+            "UnifiedWrongRows",
+            unified_codes=True,
+            encode_unified=lambda self, image, text: Good.encode(self, "image", image)[:-1],
+        ),
+        broken(
+            "UnifiedBatchMedian",
+            unified_codes=True,
+            encode_unified=lambda self, image, text: (
+                image @ self.w_["image"] >= np.median(image @ self.w_["image"], axis=0)
+            ).astype(np.uint8),
+        ),
     ],
     "encode-deterministic": broken(
         "RandomEncode", encode=lambda self, m, f: np.random.default_rng().integers(0, 2, (len(f), 16))

@@ -123,7 +123,7 @@ def test_an_interrupted_fit_resumes_from_its_last_epoch_and_ends_where_an_uninte
     wiki_train, tmp_path, monkeypatch
 ):
     assert_resumes_like_uninterrupted(lambda: Dcmh(**SMALL), wiki_train, 16, tmp_path / "run.pt", monkeypatch,
-                                      dcmh, "objective", fail_on_call=3, epoch=2)  # fmt: skip
+                                      dcmh, "objective_terms", fail_on_call=3, epoch=2)  # fmt: skip
 
 
 def test_a_checkpoint_of_another_configuration_is_not_resumed(wiki_train, tmp_path):
@@ -149,12 +149,15 @@ def test_bad_shared_parameters_are_usage_errors(wiki_train):
                             ({"lr_decay": 0.5}, "lr_decay=0.5")]:  # fmt: skip
         with pytest.raises(UsageError, match=message):
             Dcmh(**params).fit(wiki_train, 16, seed=0)
+    with pytest.raises(UsageError, match="'rmsprop'"):
+        Dcmh(optimizer="rmsprop")  # refused when the method is made, not hours into a grid
 
 
-def test_the_papers_sgd_runs_with_its_own_rates(wiki_train):
-    method = Dcmh(**SMALL, optimizer="sgd").fit(wiki_train, 16, seed=0)
-    assert dcmh.starting_rates(method.params) == {"image": 10**-1.5, "text": 10**-1.5}
-    assert dcmh.starting_rates(Dcmh(lr_text=0.5).params) == {"image": 1e-3, "text": 0.5}
+def test_the_papers_preset_runs_sgd_at_its_rates_with_the_linear_image_head(wiki_train):
+    paper = {**Dcmh.presets["paper"], "epochs": 2, "text_hidden": 64}
+    method = Dcmh(**paper).fit(wiki_train, 16, seed=0)
+    assert (method.params.optimizer, method.params.lr_image, method.params.lr_text) == ("sgd", 10**-1.5, 10**-1.5)
+    assert [type(layer).__name__ for layer in method.networks_["image"]] == ["ImageInput", "Linear"]
     assert all(math.isfinite(entry["objective_per_pair"]) for entry in method.fit_info()["losses"])
 
 

@@ -43,13 +43,33 @@ def write(tmp_path, text, name="grid.toml"):
 
 def test_a_grid_expands_to_every_configuration_with_typed_parameters(tmp_path):
     grid = load_grid(write(tmp_path, SMALL_GRID))
-    assert grid.methods == (MethodEntry("cmfh", {}), MethodEntry("cca-itq", {"iters": 10}))
+    defaults, given = {"kind": "defaults"}, {"kind": "given"}
+    assert grid.methods == (
+        MethodEntry("cmfh", {}, params_source=defaults),
+        MethodEntry("cca-itq", {"iters": 10}, params_source=given),
+    )
     assert grid.configurations() == [
-        RunConfig("cmfh", "wiki", 16, 0, {}),
-        RunConfig("cmfh", "wiki", 32, 0, {}),
-        RunConfig("cca-itq", "wiki", 16, 0, {"iters": 10}),
-        RunConfig("cca-itq", "wiki", 32, 0, {"iters": 10}),
+        RunConfig("cmfh", "wiki", 16, 0, {}, params_source=defaults),
+        RunConfig("cmfh", "wiki", 32, 0, {}, params_source=defaults),
+        RunConfig("cca-itq", "wiki", 16, 0, {"iters": 10}, params_source=given),
+        RunConfig("cca-itq", "wiki", 32, 0, {"iters": 10}, params_source=given),
     ]
+
+
+def test_database_codes_come_from_the_grid_the_entry_or_the_command_line(tmp_path):
+    text = SMALL_GRID.replace('name = "cmfh"', 'name = "cmfh"\ndb_codes = "unified"')
+    grid = load_grid(write(tmp_path, text))
+    assert [entry.db_codes for entry in grid.methods] == ["unified", "modality"]
+    assert {c.db_codes for c in grid.configurations() if c.method == "cmfh"} == {"unified"}
+    both = load_grid(write(tmp_path, text + '\n[[methods]]\nname = "cmfh"\n'))
+    assert [entry.db_codes for entry in both.methods] == ["unified", "modality", "modality"]
+    overridden = load_grid(
+        write(tmp_path, text.replace('name = "cca-itq"\n', "").replace("params = { iters = 10 }", 'name = "seph-km"')),
+        db_codes="unified",
+    )
+    assert [entry.db_codes for entry in overridden.methods] == ["unified", "unified"]
+    with pytest.raises(UsageError, match=r"cca-itq.*has no unified codes"):
+        load_grid(write(tmp_path, SMALL_GRID), db_codes="unified")
 
 
 def test_a_feature_file_is_found_beside_the_grid_file(tmp_path):
@@ -69,6 +89,8 @@ def test_a_feature_file_is_found_beside_the_grid_file(tmp_path):
         (('datasets = ["wiki"]', "datasets = []"), r"\[grid\] datasets = \[\]: expected a list"),
         (("[[methods]]", "[[method]]"), r"expected a \[grid\] table and at least one \[\[methods\]\] entry"),
         (("bits = [16, 32]", "bits = [16, 32"), "not a valid TOML file"),
+        (("seeds = [0]", 'seeds = [0]\ndb_codes = "both"'), r"\[grid\] db_codes = 'both': expected one of"),
+        (('name = "cca-itq"', 'name = "cca-itq"\ndb_codes = "unified"'), r"#2 \(cca-itq\): .*has no unified codes"),
     ],
 )
 def test_a_bad_grid_file_is_one_line_naming_the_file(tmp_path, change, message):

@@ -45,7 +45,7 @@ def test_entry_points_add_third_party_methods(monkeypatch):
 def test_parameters_are_parsed_to_the_type_of_their_default():
     assert parse_param(Cmfh, "iters=7") == ("iters", 7)
     assert parse_param(Cmfh, "mu=0.5") == ("mu", 0.5)
-    assert parse_param(Cmfh, "db_codes=unified") == ("db_codes", "unified")
+    assert parse_param(Cmfh, "tol=0") == ("tol", 0.0)
     with pytest.raises(UsageError, match="expected a number"):
         parse_param(Cmfh, "gamma=big")
 

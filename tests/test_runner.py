@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+from hashbench.errors import UsageError
 from hashbench.method import HashMethod, Reference, sign_bits
-from hashbench.runner import RunConfig, check_bits, execute, load_dataset
+from hashbench.runner import RunConfig, check_bits, execute, load_dataset, make_method, run_id
 
 
 class Spy(HashMethod):
@@ -62,3 +63,42 @@ def test_the_record_states_conventions_timings_and_versions(wiki):
 def test_bits_out_of_range_are_refused(bits):
     with pytest.raises(ValueError, match="expected a positive integer of at most 1024"):
         check_bits(bits)
+
+
+def test_database_codes_are_per_modality_by_default_and_unified_on_request(wiki):
+    modality = execute(RunConfig("cmfh", bits=16), wiki, make_method(RunConfig("cmfh", bits=16)))
+    assert modality.record["db_codes"] == "modality"
+    assert not np.array_equal(modality.codes["database_image"], modality.codes["database_text"])
+    config = RunConfig("cmfh", bits=16, db_codes="unified")
+    unified = execute(config, wiki, make_method(config))
+    assert unified.record["db_codes"] == "unified"
+    np.testing.assert_array_equal(unified.codes["database_image"], unified.codes["database_text"])
+    np.testing.assert_array_equal(unified.codes["query_image"], modality.codes["query_image"])  # queries as before
+    assert unified.record["run_id"] != modality.record["run_id"]
+    assert unified.record["metrics"]["t2i"]["map"] > modality.record["metrics"]["t2i"]["map"] + 0.1
+
+
+def test_a_method_without_unified_codes_refuses_them_before_it_trains(wiki):
+    config = RunConfig("spy", bits=8, db_codes="unified")
+    method = Spy()
+    with pytest.raises(UsageError, match="method 'spy' has no unified codes"):
+        execute(config, wiki, method)
+    assert not hasattr(method, "seen_")
+    with pytest.raises(UsageError, match="database codes 'both': expected one of modality, unified"):
+        run_id(RunConfig("cmfh", db_codes="both"), make_method(RunConfig("cmfh", db_codes="both")), wiki)
+
+
+def test_the_record_scores_the_fit_on_the_training_set(wiki):
+    record = execute(RunConfig("cmfh", bits=16), wiki, make_method(RunConfig("cmfh", bits=16))).record
+    fit = record["training_fit"]
+    assert fit["queries"] == 2000 and 0.111 < fit["i2t"] < 1 and 0.111 < fit["t2i"] < 1
+    # on Wikipedia the training set is the database, so the fit's t2i is close to the query t2i's level or above
+    assert fit["t2i"] > record["metrics"]["t2i"]["map"] - 0.05
+    assert record["warnings"] == []
+
+
+def test_a_deep_run_left_at_the_likelihood_saddle_says_so(wiki):
+    config = RunConfig("dcmh", bits=16, params={"epochs": 1, "lr_image": 1e-9, "lr_text": 1e-9, "text_hidden": 64})
+    record = execute(config, wiki, make_method(config)).record
+    assert record["fit_info"]["losses"][-1]["likelihood_per_pair"] == pytest.approx(np.log(2), rel=0.01)
+    assert len(record["warnings"]) == 1 and "within 1% of log 2" in record["warnings"][0]

@@ -114,14 +114,16 @@ def test_both_solvers_reach_the_same_kernel_logistic_regression():
 
 
 @pytest.mark.parametrize("cls", [SephRandom, SephKmeans])
-def test_unified_database_codes_come_from_both_modalities(cls):
+def test_unified_codes_are_the_papers_product_rule_over_both_modalities(cls):
     small, _ = check_datasets()
     method = cls().fit(small.train_view(with_labels=True), 16, seed=0)
-    codes = method.encode_database(small.features("image", "database"), small.features("text", "database"))
-    np.testing.assert_array_equal(codes["image"], codes["text"])
-    per_modality = cls(db_codes="modality").fit(small.train_view(with_labels=True), 16, seed=0)
-    split = per_modality.encode_database(small.features("image", "database"), small.features("text", "database"))
-    assert not np.array_equal(split["image"], split["text"])
+    image, text = small.features("image", "database"), small.features("text", "database")
+    positive = 1 / (1 + np.exp(-method._scores("image", image))) / (1 + np.exp(-method._scores("text", text)))
+    negative = 1 / (1 + np.exp(method._scores("image", image))) / (1 + np.exp(method._scores("text", text)))
+    np.testing.assert_array_equal(method.encode_unified(image, text), (positive - negative >= 0).astype(np.uint8))
+    where_both_agree = method.encode("image", image) == method.encode("text", text)
+    np.testing.assert_array_equal(method.encode_unified(image, text)[where_both_agree],
+                                  method.encode("image", image)[where_both_agree])  # fmt: skip
 
 
 def test_random_anchors_are_the_same_items_in_both_modalities():

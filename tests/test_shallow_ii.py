@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hashbench.methods.imh import Imh, imh_system, knn_laplacian, regression_residual
-from hashbench.methods.lssh import Lssh, update_rows
+from hashbench.methods.lssh import Lssh, lasso, row_bounded_least_squares
 from hashbench.methods.qch import Qch, procrustes
 from hashbench.methods.stmh import Stmh, squared_distances, top_half
 from hashbench.runner import load_dataset
@@ -72,28 +72,56 @@ def test_qch_objective_never_decreases_and_projections_stay_orthonormal(wiki_tra
         np.testing.assert_allclose(small, np.eye(len(small)), atol=1e-9)
 
 
-def test_update_rows_lowers_the_loss_keeps_norms_at_most_one_and_solves_the_last_row():
+def bounded_rows_by_projected_gradient(target, codes, bound=1.0, steps=20_000):
+    """The slow, obvious solver: projected gradient descent on the primal, rows projected onto the ball."""
+    basis, rate = np.zeros((codes.shape[1], target.shape[1])), 1 / np.linalg.norm(codes, 2) ** 2
+    for _ in range(steps):
+        basis -= rate * codes.T @ (codes @ basis - target)
+        basis /= np.maximum(1.0, np.linalg.norm(basis, axis=1, keepdims=True) / bound)
+    return basis
+
+
+def test_the_dual_basis_update_finds_the_constrained_least_squares_minimiser():
     rng = np.random.default_rng(2)
-    codes, target, start = rng.standard_normal((40, 5)), rng.standard_normal((40, 3)) * 3, rng.standard_normal((5, 3))
-    basis = update_rows(target, codes, start)
-    assert (np.linalg.norm(basis, axis=1) <= 1 + 1e-12).all()
-    assert np.sum((target - codes @ basis) ** 2) <= np.sum((target - codes @ start) ** 2)
-    residual = target - codes[:, :4] @ basis[:4]  # the last row is the best in the unit ball, the others fixed
-    loss = np.sum((residual - np.outer(codes[:, 4], basis[4])) ** 2)
-    for _ in range(200):
-        row = rng.standard_normal(3)
-        row /= max(1.0, np.linalg.norm(row))
-        assert loss <= np.sum((residual - np.outer(codes[:, 4], row)) ** 2) + 1e-9
+    codes = rng.standard_normal((60, 6)) * (rng.random((60, 6)) < 0.5)
+    codes[:, 5] = 0  # an atom no code uses
+    codes[:, 4] = codes[:, 3]  # two atoms that always appear together: G is singular
+    target = rng.standard_normal((60, 3)) * 2
+    basis, multipliers = row_bounded_least_squares(target, codes)
+    again, _ = row_bounded_least_squares(target, codes, start=multipliers * 3)  # a warm start: the same minimiser
+    np.testing.assert_allclose(again, basis, atol=1e-7)
+    assert (np.linalg.norm(basis, axis=1) <= 1 + 1e-6).all() and not basis[5].any()
+    reference = bounded_rows_by_projected_gradient(target, codes)
+    loss = np.sum((target - codes @ basis) ** 2)
+    assert loss == pytest.approx(np.sum((target - codes @ reference) ** 2), rel=1e-7)
+    assert (np.linalg.norm(basis[:4], axis=1) > 0.999).any()  # the bound binds: not a plain least-squares fit
 
 
-def test_lssh_objective_never_increases_and_database_codes_follow_db_codes(wiki_train):
-    method = Lssh(iters=6).fit(wiki_train, 16, seed=0)
-    assert len(method.objective_) == 6 and never_increases(method.objective_, slack=1e-6)
+def test_the_lasso_penalty_is_a_ratio_of_each_rows_own_zeroing_penalty():
+    rng = np.random.default_rng(3)
+    dictionary, rows = rng.standard_normal((12, 5)), rng.standard_normal((4, 5))
+    rows[1] *= 30  # the ratio makes codes scale with their row
+    codes = lasso(rows, dictionary, 0.3)
+    for row, code in zip(rows, codes, strict=True):
+        penalty = 0.3 * np.abs(dictionary @ row).max()
+        correlation = dictionary @ (row - code @ dictionary)  # lasso optimality: |corr| <= p, = p sign(s) where s != 0
+        assert (np.abs(correlation) <= penalty * (1 + 1e-6)).all()
+        np.testing.assert_allclose(correlation[code != 0], penalty * np.sign(code[code != 0]), rtol=1e-5)
+    np.testing.assert_allclose(lasso(rows[1:2] / 30, dictionary, 0.3) * 30, codes[1:2], rtol=1e-6, atol=1e-9)
+    near_zeroing = lasso(rows, dictionary, 0.999)  # just below its zeroing penalty a row uses one atom: the likeliest
+    np.testing.assert_array_equal(np.flatnonzero(near_zeroing[0]), [np.abs(dictionary @ rows[0]).argmax()])
+
+
+def test_lssh_trains_unit_length_inputs_and_its_unified_codes_follow_the_release(wiki_train):
+    method = Lssh(iters=3).fit(wiki_train, 16, seed=0)
+    assert len(method.objective_) == 3 and method.objective_[-1] < method.objective_[0]
     image, text = wiki_train.image[:50], wiki_train.text[:50]
-    per_modality = method.encode_database(image, text)
-    np.testing.assert_array_equal(per_modality["image"], method.encode("image", image))
-    unified = Lssh(iters=6, db_codes="unified").fit(wiki_train, 16, seed=0).encode_database(image, text)
-    np.testing.assert_array_equal(unified["image"], unified["text"])
+    np.testing.assert_allclose(np.linalg.norm(method.text_rows(text), axis=1), 1.0)
+    np.testing.assert_allclose(np.linalg.norm(method.image_rows(image), axis=1), 1.0)
+    p = method.params
+    latent = (p.lam / p.mu * method.image_latent(image) + method.text_projection(text)) @ method.text_inverse_
+    np.testing.assert_array_equal(method.encode_unified(image, text), (latent >= 0).astype(np.uint8))
+    np.testing.assert_array_equal(method.encode("image", image), (method.image_latent(image) >= 0).astype(np.uint8))
 
 
 def test_top_half_picks_the_larger_half_and_breaks_ties_by_index():

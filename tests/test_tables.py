@@ -10,11 +10,15 @@ from hashbench.published import beside_published, load_published
 from hashbench.tables import render, render_published, render_timings, summarise, timings
 
 
-def frame(rows):
-    columns = ["run_id", "method", "reference", "dataset", "bits", "seed", "task", "metric", "value"]
+def frame(rows, db_codes="modality"):
+    columns = ["run_id", "method", "label", "db_codes", "reference", "dataset", "bits", "seed", "task", "metric",
+               "value"]  # fmt: skip
+    label = " [unified]" if db_codes == "unified" else ""
     return pd.DataFrame(
-        [(f"{m}{b}{s}", m, f"ref {m}", "wiki", b, s, "i2t", "map", v) for m, b, s, v in rows], columns=columns
-    )
+        [(f"{m}{b}{s}{db_codes}", m, m + label, db_codes, f"ref {m}", "wiki", b, s, "i2t", "map", v)
+         for m, b, s, v in rows],
+        columns=columns,
+    )  # fmt: skip
 
 
 RUNS = frame(
@@ -52,15 +56,25 @@ def test_latex_marks_the_best_in_bold_and_escapes():
 
 def test_csv_is_long_form():
     lines = render(RUNS, fmt="csv").splitlines()
-    assert lines[0] == "method,reference,dataset,task,bits,mean,std,seeds,complete"
+    assert lines[0] == "method,db_codes,reference,dataset,task,bits,mean,std,seeds,complete"
     assert len(lines) == 5
 
 
 def test_a_variant_with_other_parameters_gets_its_own_row():
-    variants = RUNS.assign(variant="").copy()
+    variants = RUNS.drop(columns="label").assign(variant="")
     variants.loc[variants["method"] == "scm-seq", "variant"] = "lam=0.1"
     markdown = render(variants)
     assert "scm-seq (lam=0.1)" in markdown and "| cmfh " in markdown
+
+
+def test_unified_rows_come_after_the_per_modality_rows_and_are_ranked_among_themselves():
+    unified = frame([("cmfh", 16, 0, 0.60), ("cmfh", 16, 1, 0.62), ("cmfh", 32, 0, 0.1), ("cmfh", 32, 1, 0.1)],
+                    db_codes="unified")  # fmt: skip
+    lines = render(pd.concat([RUNS, unified])).splitlines()[2:]
+    assert [line.split("|")[1].strip() for line in lines] == ["cmfh", "scm-seq", "cmfh [unified]"]
+    assert "**0.3100 ± 0.0141**" in lines[1]  # scm-seq stays the best per-modality cell at 16 bits
+    assert "**0.6100 ± 0.0141**" in lines[2] and "**0.1000" in lines[2]  # the only unified row is its own best
+    assert "cmfh [unified],unified,ref cmfh,wiki,i2t,16,0.61" in render(pd.concat([RUNS, unified]), fmt="csv")
 
 
 def test_an_unknown_metric_is_a_usage_error():
@@ -79,12 +93,12 @@ def timed_record(method, bits, seed, fit_s, variant=""):
 
 def test_the_timing_table_averages_each_configuration_over_its_seeds():
     records = [timed_record("cmfh", 16, 0, 1.0), timed_record("cmfh", 16, 1, 3.0), timed_record("cmfh", 64, 0, 5.0),
-               timed_record("cmfh", 16, 0, 7.0, variant="db_codes=unified")]  # fmt: skip
+               {**timed_record("cmfh", 16, 0, 7.0), "db_codes": "unified"}]  # fmt: skip
     table = timings(records).set_index(["method", "bits"])
     assert table.loc[("cmfh", 16), "fit s"] == pytest.approx(2.0) and table.loc[("cmfh", 16), "seeds"] == 2
     assert table.loc[("cmfh", 16), "encode µs/item"] == pytest.approx(3.0)
     assert table.loc[("cmfh", 64), "database codes KiB"] == pytest.approx(1000 * 8 / 1024)
-    assert table.loc[("cmfh (db_codes=unified)", 16), "fit s"] == pytest.approx(7.0)
+    assert table.loc[("cmfh [unified]", 16), "fit s"] == pytest.approx(7.0)
     csv = render_timings(records, fmt="csv").splitlines()
     assert csv[0] == "method,dataset,bits,fit s,encode µs/item,search µs/query,database codes KiB,seeds"
     assert len(csv) == 4
