@@ -41,12 +41,14 @@ Departures from the release, each deliberate:
 
 * **The lasso is solved to optimality** (scikit-learn's coordinate descent,
   each row scaled by its own penalty), where the release stops SLEP's
-  accelerated gradient after 30 iterations from zero. Measured on Wikipedia
-  (32 bits, seed 0, unified database codes, i2t / t2i mAP): the 30-iteration
-  codes give 0.223 / 0.529, the exact ones 0.219 / 0.524.
+  accelerated gradient after 30 iterations from zero: the same problem,
+  solved further.
 * **The dual of each basis update** is solved by projected Newton steps
   (:func:`row_bounded_least_squares`) instead of MATLAB's ``fmincon``: the
-  same problem and the same unique minimiser.
+  same problem and the same unique minimiser. Each update starts from the
+  multipliers of the previous outer iteration (``l2ls_learn_basis_dual``
+  starts fmincon from random ones, or from ones derived from a basis it is
+  given), which changes the number of steps, not the minimiser.
 * **Seeded draws** from numpy's generator instead of MATLAB's
   ``randn('state', 1)``.
 """

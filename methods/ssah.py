@@ -116,17 +116,17 @@ PAPER = {"alpha": 1.0, "gamma": 1.0, "beta": 1.0, "eta": 1.0, "delta": 1.0, "lr_
          "text_hidden": 4096, "image_hidden": 0, "theta_bits": 0}  # fmt: skip
 #: What ``hashbench tune`` searches for SSAH (and for UDSPH's global, label-guided part).
 GLOBAL_SPACE = {
-    "lr_label": FloatRange(1e-5, 1e-2, log=True),
-    "lr_image": FloatRange(1e-5, 1e-2, log=True),
-    "lr_text": FloatRange(1e-5, 1e-2, log=True),
+    "lr_label": FloatRange(1e-4, 1e-2, log=True),
+    "lr_image": FloatRange(1e-4, 1e-2, log=True),
+    "lr_text": FloatRange(1e-4, 1e-2, log=True),
     "lr_discriminator": FloatRange(1e-5, 1e-2, log=True),
     "alpha": FloatRange(1e-4, 1.0, log=True),
     "delta": FloatRange(1e-4, 1.0, log=True),
     "eta": FloatRange(1e-2, 10.0, log=True),
-    "label_hidden": Choice((512, 1024, 2048)),
-    "text_hidden": Choice((512, 1024, 2048)),
-    "image_hidden": Choice((0, 1024)),
-    "epochs": IntRange(10, 40, step=10),
+    "label_hidden": Choice((256, 512, 1024)),
+    "text_hidden": Choice((256, 512, 1024)),
+    "image_hidden": Choice((0, 512, 1024)),
+    "epochs": IntRange(20, 60, step=10),
     "theta_bits": Choice((0, 16, 32)),
 }
 SCHEDULES = ("gentle", "released")
@@ -435,7 +435,7 @@ class Ssah(DeepMethod):
     Params = SsahParams
     likelihood_entries = ("image_hash_pairs", "text_hash_pairs")
     presets: ClassVar[dict[str, dict[str, Any]]] = {"paper": PAPER}
-    search_space = SearchSpace(1, GLOBAL_SPACE)
+    search_space = SearchSpace(2, GLOBAL_SPACE)
     Training = SsahTraining
 
     def fit(self, train: TrainView, bits: int, *, seed: int, device: str = "cpu") -> Ssah:

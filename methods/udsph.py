@@ -260,7 +260,7 @@ class Udsph(Ssah):
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "paper": PAPER
     }  # SSAH's paper settings under the attention defaults (the UDSPH paper's are unknown)
-    search_space = SearchSpace(1, {
+    search_space = SearchSpace(2, {
         **GLOBAL_SPACE,
         "mu": FloatRange(1e-3, 10.0, log=True),
         "tau": FloatRange(1.0, 20.0, log=True),

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The tuning runs that chose the deep methods' defaults (configs/tuned/README.md): every search on a validation
+# split carved from Wikipedia's training set (hashbench tune's protocol), never on the queries.
+# Each writes METHOD.toml (chosen parameters, validation score, space version, command) and METHOD.db (its trials);
+# run again with --resume to continue a killed or extended tune.
+set -euo pipefail
+cd "$(dirname "$0")"
+hashbench tune dcmh --trials 24 --out dcmh.toml --quiet "$@"
+hashbench tune ssah --trials 16 --out ssah.toml --quiet "$@"
+# UDSPH is SSAH plus the cross-modal attention: its global part is held at SSAH's tuned parameters, so the
+# attention must earn its place on top of them, and only the attention's parameters are searched.
+mapfile -t fixed < <(python3 -c '
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib
+params = tomllib.load(open("ssah.toml", "rb"))["params"]
+for key, value in params.items():
+    print(f"--param={key}={str(value).lower() if isinstance(value, bool) else value}")
+')
+hashbench tune udsph --trials 10 --out udsph.toml --quiet "${fixed[@]}" "$@"
