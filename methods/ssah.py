@@ -445,7 +445,6 @@ class Ssah(DeepMethod):
     reference = Reference("Li, Deng, Li, Liu, Gao & Tao", "Self-Supervised Adversarial Hashing Networks for "
                           "Cross-Modal Retrieval", "CVPR", 2018)  # fmt: skip
     Params = SsahParams
-    likelihood_entries = ("image_hash_pairs", "text_hash_pairs")
     presets: ClassVar[dict[str, dict[str, Any]]] = {"paper": PAPER}
     search_space = SearchSpace(2, GLOBAL_SPACE)
     Training = SsahTraining
