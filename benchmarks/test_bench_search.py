@@ -20,9 +20,9 @@ import sys
 
 import pytest
 
-from hashbench.benchsearch import MAP_ONLY, naive_knn, naive_map, random_problem
+from hashbench.benchsearch import naive_knn, naive_map, random_problem
 from hashbench.codes import pack
-from hashbench.metrics import evaluate
+from hashbench.metrics import MAP_ONLY, evaluate
 from hashbench.search import knn
 
 N_QUERY, N_DATABASE = 2_100, 190_000

@@ -18,12 +18,11 @@ import numpy as np
 
 from hashbench import kernels
 from hashbench.codes import as_words, pack
-from hashbench.metrics import EvalConfig, evaluate
+from hashbench.metrics import MAP_ONLY, evaluate
 from hashbench.search import knn, resolve_backend
 
 NAIVE_CHUNK = 64  # queries per matrix product in the naive kNN
 #: Evaluation reduced to the whole-database mAP: what the naive reference computes.
-MAP_ONLY = EvalConfig(map_at=(), precision_at=(), radius=0)
 
 
 @dataclass(frozen=True)

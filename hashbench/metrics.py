@@ -57,6 +57,10 @@ class EvalConfig:
     radius: int = 2
 
 
+#: Whole-database mAP alone: no cut-offs, no curves (benchmarks, training-set fit, validation).
+MAP_ONLY = EvalConfig(map_at=(), precision_at=(), radius=0)
+
+
 @dataclass
 class Evaluation:
     """Scores of one retrieval task (e.g. image queries against text codes)."""

@@ -29,7 +29,7 @@ from hashbench.errors import UsageError
 from hashbench.featurefile import load_feature_file, looks_like_path
 from hashbench.memory import peak_rss_bytes, reset_peak
 from hashbench.method import HashMethod
-from hashbench.metrics import CONVENTIONS, EvalConfig, evaluate
+from hashbench.metrics import CONVENTIONS, MAP_ONLY, EvalConfig, evaluate
 from hashbench.search import knn, resolve_backend
 
 #: Bumped whenever a change to evaluation would change a stored score; part of every run id.
@@ -191,15 +191,30 @@ def training_fit(
     if len(chosen) > TRAINING_FIT_QUERIES:
         chosen = np.sort(np.random.default_rng(0).choice(len(chosen), TRAINING_FIT_QUERIES, replace=False))
     database = database_codes(method, image, text, db_codes)
-    queries = {"image": method.encode("image", image[chosen]), "text": method.encode("text", text[chosen])}
-    fit: dict[str, float | int] = {"queries": len(chosen)}
-    config = EvalConfig(map_at=(), precision_at=(), radius=0)
+    maps = task_maps(method, image[chosen], text[chosen], labels[chosen], database, labels, bits, backend)
+    return {"queries": len(chosen), **maps}
+
+
+def task_maps(
+    method: HashMethod,
+    query_image: np.ndarray,
+    query_text: np.ndarray,
+    query_labels: np.ndarray,
+    database: dict[str, np.ndarray],
+    database_labels: np.ndarray,
+    bits: int,
+    backend: str = "auto",
+) -> dict[str, float]:
+    """Whole-database mAP of each task (i2t, t2i): the method's codes of the query features against the database
+    codes of :func:`database_codes`."""
+    queries = {"image": query_image, "text": query_text}
+    maps = {}
     for task, (query_modality, database_modality) in TASKS.items():
-        query_codes = pack(to_bits(queries[query_modality], bits))
+        query_codes = pack(to_bits(method.encode(query_modality, queries[query_modality]), bits))
         item_codes = pack(to_bits(database[database_modality], bits))
-        result = evaluate(query_codes, item_codes, labels[chosen], labels, bits, config, backend=backend)
-        fit[task] = result.metrics["map"]
-    return fit
+        result = evaluate(query_codes, item_codes, query_labels, database_labels, bits, MAP_ONLY, backend=backend)
+        maps[task] = result.metrics["map"]
+    return maps
 
 
 def _git_revision() -> str | None:

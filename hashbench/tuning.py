@@ -32,12 +32,10 @@ from typing import Any
 import numpy as np
 
 from hashbench import __version__, registry
-from hashbench.codes import pack, to_bits
 from hashbench.data import CrossModalDataset, TrainView
 from hashbench.errors import UsageError
 from hashbench.method import HashMethod, parse_param
-from hashbench.metrics import EvalConfig, evaluate
-from hashbench.runner import TASKS, check_bits, check_db_codes, database_codes
+from hashbench.runner import check_bits, check_db_codes, database_codes, task_maps
 from hashbench.store import atomic_write
 
 if sys.version_info >= (3, 11):
@@ -49,7 +47,6 @@ else:  # pragma: no cover - Python 3.10
 #: tune continued to more trials repeats the shorter tune's trials.
 STARTUP_TRIALS = 10
 OBJECTIVE = "mean validation mAP of i2t and t2i over the code lengths"
-_WHOLE_DATABASE = EvalConfig(map_at=(), precision_at=(), radius=0)
 
 
 @dataclass(frozen=True)
@@ -102,13 +99,9 @@ def validation_map(
                      take(labels, fit_rows) if method.supervised else None)  # fmt: skip
     method.fit(view, bits, seed=seed, device="cpu")
     database = database_codes(method, view.image, view.text, db_codes)
-    scores = []
-    for query_modality, database_modality in TASKS.values():
-        queries = pack(to_bits(method.encode(query_modality, labelled.features(query_modality)[val_rows]), bits))
-        items = pack(to_bits(database[database_modality], bits))
-        result = evaluate(queries, items, labels[val_rows], labels[fit_rows], bits, _WHOLE_DATABASE)
-        scores.append(result.metrics["map"])
-    return float(np.mean(scores))
+    maps = task_maps(method, labelled.image[val_rows], labelled.text[val_rows], labels[val_rows], database,
+                     labels[fit_rows], bits)  # fmt: skip
+    return float(np.mean(list(maps.values())))
 
 
 @dataclass

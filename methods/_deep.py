@@ -42,7 +42,7 @@ from hashbench.codes import pack
 from hashbench.data import TrainView
 from hashbench.errors import UsageError
 from hashbench.method import HashMethod
-from hashbench.metrics import EvalConfig, evaluate
+from hashbench.metrics import MAP_ONLY, evaluate
 from hashbench.store import atomic_write
 
 ENCODE_BATCH = 1024
@@ -266,7 +266,7 @@ def validation_map(
         database_codes = encode(database, train.features(database)[fit_rows])
         evaluation = evaluate(
             pack(query_codes), pack(database_codes), labels[val_rows], labels[fit_rows],
-            query_codes.shape[1], EvalConfig(map_at=(), precision_at=(), radius=0),
+            query_codes.shape[1], MAP_ONLY,
         )  # fmt: skip
         scores.append(evaluation.metrics["map"])
     return float(np.mean(scores))
