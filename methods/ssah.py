@@ -223,7 +223,8 @@ class MultiScaleFusion(nn.Module):
         signal = text.unsqueeze(1)
         branches = [signal]
         for window, scale in zip(self.windows, self.scales, strict=True):
-            pooled = functional.relu(scale(functional.avg_pool1d(signal, window, stride=window)))
+            pooled = functional.avg_pool1d(signal, window, stride=window)
+            pooled = functional.relu(pooled * scale.weight.view(()) + scale.bias)  # the 1x1 convolution, cheaper
             branches.append(functional.interpolate(pooled, size=self.length, mode="linear", align_corners=False))
         return torch.cat(branches, dim=1).flatten(1)
 
@@ -233,9 +234,30 @@ def discriminator(width: int) -> nn.Module:
     return nn.Sequential(nn.Linear(width, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 1))
 
 
-def mean_pairwise_nll(theta: torch.Tensor, similarity: torch.Tensor) -> torch.Tensor:
-    """The pairwise likelihood term as a mean over its pairs."""
-    return pairwise_nll(theta, similarity) / similarity.numel()
+def mean_pairwise_nll(
+    theta: torch.Tensor, similarity: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The pairwise likelihood term as a mean over its pairs; ``weights``: how many pairs each entry stands for
+    (None: one each)."""
+    if weights is None:
+        return pairwise_nll(theta, similarity) / similarity.numel()
+    return ((functional.softplus(theta) - similarity * theta) * weights).sum() / weights.sum()
+
+
+class PairBlock(NamedTuple):
+    """The pairs that a batch's likelihood terms run over: cached anchor rows against batch columns.
+
+    ``features``, ``hashes``: the anchor rows' cached semantic features and hash outputs (r rows);
+    ``similarity``: S between the rows and the columns (r x q); ``columns``: which of the batch's outputs the
+    columns are (None: all, in order); ``weights`` (r x q): how many (training item, batch item) pairs each
+    entry stands for, where rows or columns that are exact copies of others are folded into one (None: one).
+    """
+
+    features: torch.Tensor
+    hashes: torch.Tensor
+    similarity: torch.Tensor
+    columns: torch.Tensor | None = None
+    weights: torch.Tensor | None = None
 
 
 def fool_loss(logits: torch.Tensor) -> torch.Tensor:
@@ -243,33 +265,35 @@ def fool_loss(logits: torch.Tensor) -> torch.Tensor:
     return functional.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
 
 
-def discriminator_loss(modality_logits: torch.Tensor, label_logits: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of telling modality features (0) from label features (1), the two halves averaged."""
+def discriminator_loss(
+    modality_logits: torch.Tensor, label_logits: torch.Tensor, label_weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Cross-entropy of telling modality features (0) from label features (1), the two halves averaged;
+    ``label_weights``: how many items each label row stands for (None: one each)."""
     fake = functional.binary_cross_entropy_with_logits(modality_logits, torch.zeros_like(modality_logits))
-    real = functional.binary_cross_entropy_with_logits(label_logits, torch.ones_like(label_logits))
-    return (fake + real) / 2
+    if label_weights is None:
+        label_weights = torch.ones_like(label_logits)
+    real = functional.binary_cross_entropy_with_logits(
+        label_logits, torch.ones_like(label_logits), weight=label_weights, reduction="sum"
+    )
+    return (fake + real / label_weights.sum()) / 2
 
 
 def semantic_loss_terms(
-    output: Outputs,
-    anchor_features: torch.Tensor,
-    anchor_hashes: torch.Tensor,
-    similarity: torch.Tensor,
-    codes: torch.Tensor,
-    labels: torch.Tensor,
-    hash_scale: float = 0.5,
+    output: Outputs, pairs: PairBlock, codes: torch.Tensor, labels: torch.Tensor, hash_scale: float = 0.5
 ) -> dict[str, torch.Tensor]:
     """SSAH's supervised terms of one network on a batch, each a mean over its elements.
 
-    ``anchor_features`` (n x 512) and ``anchor_hashes`` (n x c): the cached
-    outputs that supervise the batch (LabelNet's); ``similarity`` (n x b): S
-    between every training item and the batch; ``codes``, ``labels``: B and
-    the labels of the batch; ``hash_scale``: Theta = hash_scale x H_L H^T on
+    ``pairs``: the cached outputs that supervise the batch (LabelNet's) and S between them and the batch;
+    ``codes``, ``labels``: B and the labels of the batch; ``hash_scale``: Theta = hash_scale x H_L H^T on
     the hash outputs (1/2 in the paper).
     """
+    features, hashed = output.feature, output.hashed
+    if pairs.columns is not None:
+        features, hashed = features[pairs.columns], hashed[pairs.columns]
     return {
-        "feature_pairs": mean_pairwise_nll(0.5 * anchor_features @ output.feature.T, similarity),
-        "hash_pairs": mean_pairwise_nll(hash_scale * anchor_hashes @ output.hashed.T, similarity),
+        "feature_pairs": mean_pairwise_nll(0.5 * (pairs.features @ features.T), pairs.similarity, pairs.weights),
+        "hash_pairs": mean_pairwise_nll(hash_scale * (pairs.hashes @ hashed.T), pairs.similarity, pairs.weights),
         "quantisation": ((codes - output.hashed) ** 2).mean(),
         "labels": ((labels - output.labels) ** 2).mean(),
     }
@@ -290,6 +314,28 @@ def epoch_rates(start: float, schedule: str, epochs: int) -> np.ndarray:
 def combined_codes(caches: dict[str, torch.Tensor], names: list[str]) -> torch.Tensor:
     """B = sign of the sum of the named networks' cached hash outputs."""
     return sign_codes(sum(caches[f"{name}_hash"] for name in names))
+
+
+class LabelSets(NamedTuple):
+    """The distinct label vectors among some items: the vectors, each item's vector, how many items have each
+    (as floats) and the first item that has each."""
+
+    rows: torch.Tensor
+    inverse: torch.Tensor
+    counts: torch.Tensor
+    first: torch.Tensor
+
+
+def label_sets(labels: torch.Tensor) -> LabelSets:
+    """The distinct rows of ``labels`` (items x classes) and which items have each."""
+    rows, inverse, counts = torch.unique(labels, dim=0, return_inverse=True, return_counts=True)
+    return LabelSets(rows, inverse, counts.to(labels.dtype), first_items(inverse, len(rows)))
+
+
+def first_items(inverse: torch.Tensor, groups: int) -> torch.Tensor:
+    """The first item of each of ``groups`` groups, given each item's group."""
+    items = torch.arange(len(inverse), device=inverse.device)
+    return torch.full((groups,), len(inverse), device=inverse.device).scatter_reduce(0, inverse, items, "amin")
 
 
 def build_networks(train: TrainView, labels: np.ndarray, bits: int, p: SsahParams) -> dict[str, nn.Module]:
@@ -327,6 +373,7 @@ class SsahTraining:
         for network in self.networks.values():
             network.to(device)
         self.labels = torch.from_numpy(labels[self.fit_rows].astype(np.float32)).to(device)
+        self.label_sets = label_sets(self.labels)
         self.sources = {
             **{m: batch_source(method.inputs_[m], train.features(m)[self.fit_rows], device) for m in MODALITIES},
             "label": lambda rows: self.labels[rows.to(self.labels.device)],
@@ -365,9 +412,9 @@ class SsahTraining:
 
     def network_pass(self, name: str, generator: torch.Generator) -> dict[str, float]:
         """One pass of mini-batch steps of the label, image or text network; the mean of its loss and each term."""
-        network, optimizer, records = self.networks[name], self.optimizers[name], []
+        optimizer, records = self.optimizers[name], []
         for batch in batches(len(self.fit_rows), self.params.batch_size, generator):
-            output = network(self.sources[name](batch))
+            output = self.batch_outputs(name, batch)
             self.caches[f"{name}_feature"][batch] = output.feature.detach()
             self.caches[f"{name}_hash"][batch] = output.hashed.detach()
             terms = self.batch_terms(name, batch, output)
@@ -380,17 +427,63 @@ class SsahTraining:
             )
         return {key: float(np.mean([record[key] for record in records])) for key in records[0]}
 
+    def batch_label_sets(self, batch: torch.Tensor) -> LabelSets:
+        """The distinct label sets of a batch's items (``inverse`` and ``first``: positions in the batch)."""
+        sets, inverse, counts = torch.unique(self.label_sets.inverse[batch], return_inverse=True, return_counts=True)
+        return LabelSets(
+            self.label_sets.rows[sets], inverse, counts.to(self.labels.dtype), first_items(inverse, len(sets))
+        )
+
+    def batch_outputs(self, name: str, batch: torch.Tensor) -> Outputs:
+        """Network ``name``'s outputs on a batch (LabelNet's depend on the labels alone: it runs once per distinct
+        label set in the batch)."""
+        network = self.networks[name]
+        if name != "label":
+            return network(self.sources[name](batch))
+        in_batch = self.batch_label_sets(batch)
+        return Outputs(*(part[in_batch.inverse] for part in network(in_batch.rows)))
+
+    def pair_block(self, name: str, batch: torch.Tensor) -> PairBlock:
+        """The pairs of network ``name``'s likelihood terms on a batch: every training item against the batch.
+
+        LabelNet's outputs depend on the labels alone, so where they are the anchor, items with the same labels
+        share their cached outputs and their S: each distinct label set is one row, weighted by its items (the
+        same mean in a fraction of the work where label sets are few: Wikipedia has ten). In LabelNet's own
+        pass its cache changes batch by batch, so the batch's columns are folded instead.
+        """
+        anchor = self.anchor(name)
+        features, hashes = self.caches[f"{anchor}_feature"], self.caches[f"{anchor}_hash"]
+        if anchor != "label":
+            return PairBlock(features, hashes, self.similarity(batch))
+        if name == "label":
+            in_batch = self.batch_label_sets(batch)
+            similarity = (self.labels @ in_batch.rows.T > 0).float()
+            return PairBlock(features, hashes, similarity, in_batch.first, in_batch.counts.expand_as(similarity))
+        sets = self.label_sets
+        similarity = (sets.rows @ self.labels[batch].T > 0).float()
+        weights = sets.counts[:, None].expand_as(similarity)
+        return PairBlock(features[sets.first], hashes[sets.first], similarity, None, weights)
+
     def batch_terms(self, name: str, batch: torch.Tensor, output: Outputs) -> dict[str, torch.Tensor]:
         """The loss terms of network ``name`` on a batch (the :meth:`anchor`'s cached outputs supervise it)."""
-        c, anchor = self.caches, self.anchor(name)
-        terms = semantic_loss_terms(output, c[f"{anchor}_feature"], c[f"{anchor}_hash"], self.similarity(batch),
-                                    c["codes"][batch], self.labels[batch], self.hash_scale)  # fmt: skip
+        terms = semantic_loss_terms(output, self.pair_block(name, batch), self.caches["codes"][batch],
+                                    self.labels[batch], self.hash_scale)  # fmt: skip
         if f"discriminator_{name}" in self.networks:
             judge = self.networks[f"discriminator_{name}"]
             judge.requires_grad_(False)  # the gradient flows through D into the modality network, D stays fixed
             terms["adversarial"] = fool_loss(judge(output.feature))
             judge.requires_grad_(True)
         return terms
+
+    def real_features(self, modality: str, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The real class of ``modality``'s discriminator on a batch: the anchor's cached features, and how many
+        items each row stands for (LabelNet's: one row per distinct label set in the batch)."""
+        anchor = self.anchor(modality)
+        features = self.caches[f"{anchor}_feature"]
+        if anchor != "label":
+            return features[batch], None
+        in_batch = self.batch_label_sets(batch)
+        return features[batch[in_batch.first]], in_batch.counts[:, None]
 
     def discriminator_pass(self, generator: torch.Generator) -> float:
         """One pass of both discriminators over the cached features; the mean batch loss."""
@@ -399,8 +492,9 @@ class SsahTraining:
             for modality in MODALITIES:
                 name = f"discriminator_{modality}"
                 judge, optimizer = self.networks[name], self.optimizers[name]
-                real = self.caches[f"{self.anchor(modality)}_feature"][batch]
-                loss = discriminator_loss(judge(self.caches[f"{modality}_feature"][batch]), judge(real))
+                real, weights = self.real_features(modality, batch)
+                logits = judge(torch.cat([self.caches[f"{modality}_feature"][batch], real]))  # one pass: half the cost
+                loss = discriminator_loss(logits[: len(batch)], logits[len(batch) :], weights)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -425,12 +519,13 @@ class SsahTraining:
 
     def refresh_label_caches(self) -> None:
         """F_L and H_L of the whole training set from LabelNet as it now is (labels are small: one forward pass)."""
-        network = self.networks["label"]
+        network, sets = self.networks["label"], self.label_sets
         network.eval()
         with torch.no_grad():
-            output = network(self.labels)
+            output = network(sets.rows)  # one row per label set, so that items with the same labels agree exactly
         network.train()
-        self.caches["label_feature"], self.caches["label_hash"] = output.feature, output.hashed
+        self.caches["label_feature"] = output.feature[sets.inverse]
+        self.caches["label_hash"] = output.hashed[sets.inverse]
 
     def update_codes(self) -> None:
         """B = sign(H_L + H_I + H_T) over the training set (the networks present)."""

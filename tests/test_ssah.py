@@ -13,10 +13,12 @@ from hashbench.errors import UsageError
 from hashbench.methods.ssah import (
     MultiScaleFusion,
     Outputs,
+    PairBlock,
     Ssah,
     SsahTraining,
     discriminator_loss,
     fool_loss,
+    mean_pairwise_nll,
     semantic_loss_terms,
 )
 
@@ -60,10 +62,51 @@ def test_semantic_terms_match_the_direct_formulas():
     }
     t = {k: torch.tensor(v) for k, v in arrays.items()}
     output = Outputs(t["feature"], t["hashed"], t["predicted"])
-    terms = semantic_loss_terms(output, t["anchor_features"], t["anchor_hashes"], t["similarity"], t["codes"],
-                                t["labels"])  # fmt: skip
+    pairs = PairBlock(t["anchor_features"], t["anchor_hashes"], t["similarity"])
+    terms = semantic_loss_terms(output, pairs, t["codes"], t["labels"])
     want = slow_terms(**arrays)
     assert {k: float(v) for k, v in terms.items()} == pytest.approx(want, rel=1e-12)
+
+
+def test_weights_fold_copies_of_rows_and_columns_into_the_same_mean():
+    rng = np.random.default_rng(1)
+    theta, similarity = torch.tensor(rng.standard_normal((3, 2))), torch.tensor(rng.random((3, 2)) < 0.5).double()
+    rows, columns = torch.tensor([0, 0, 1, 2, 2, 2]), torch.tensor([1, 0, 1, 1])
+    unfolded = mean_pairwise_nll(theta[rows][:, columns], similarity[rows][:, columns])
+    weights = torch.tensor([2.0, 1.0, 3.0])[:, None] * torch.tensor([1.0, 3.0])[None, :]
+    assert float(mean_pairwise_nll(theta, similarity, weights)) == pytest.approx(float(unfolded), rel=1e-12)
+    logits, label_logits = torch.tensor(rng.standard_normal((4, 1))), torch.tensor(rng.standard_normal((2, 1)))
+    copies = torch.tensor([[3.0], [1.0]])
+    unfolded = discriminator_loss(logits, label_logits[torch.tensor([0, 0, 0, 1])])
+    assert float(discriminator_loss(logits, label_logits, copies)) == pytest.approx(float(unfolded), rel=1e-12)
+
+
+def test_folding_label_sets_gives_the_losses_and_gradients_of_every_pair(wiki_train):
+    """Wikipedia's items have ten label sets: the training folds them, and must match the sums over all pairs."""
+    torch.manual_seed(0)
+    training = SsahTraining(Ssah(**SMALL), wiki_train, 8, seed=0, device="cpu")
+    training.network_pass("label", torch.Generator().manual_seed(0))
+    training.refresh_label_caches()
+    batch = torch.arange(40, 104)
+    for name in ("label", "image", "text"):
+        network = training.networks[name]
+        output = training.batch_outputs(name, batch)
+        direct = network(training.sources[name](batch))
+        torch.testing.assert_close(output.hashed, direct.hashed)
+        folded = training.batch_terms(name, batch, output)
+        anchor = training.caches
+        everything = PairBlock(anchor["label_feature"], anchor["label_hash"], training.similarity(batch))
+        unfolded = semantic_loss_terms(direct, everything, anchor["codes"][batch], training.labels[batch],
+                                       training.hash_scale)  # fmt: skip
+        for term, value in unfolded.items():
+            assert float(folded[term].detach()) == pytest.approx(float(value.detach()), rel=1e-5), (name, term)
+        parameters = [p for p in network.parameters() if p.requires_grad]
+        want = torch.autograd.grad(unfolded["feature_pairs"] + unfolded["hash_pairs"], parameters, allow_unused=True)
+        got = torch.autograd.grad(folded["feature_pairs"] + folded["hash_pairs"], parameters, allow_unused=True)
+        for a, b in zip(got, want, strict=True):
+            assert (a is None) == (b is None)
+            if a is not None:
+                torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)
 
 
 def test_adversarial_losses_are_the_binary_cross_entropies():
