@@ -84,6 +84,7 @@ from hashbench.methods._deep import (
     check_optimizer,
     epoch_generator,
     hash_head,
+    lean_pairwise_nll,
     log_spaced_rates,
     make_optimizer,
     pairwise_nll,
@@ -154,10 +155,10 @@ def batch_loss(
     the items outside the batch (for the balance term); ``scale``: Theta = scale
     x other @ output^T (1/2 in the paper).
     """
-    theta = scale * other @ output.T
+    theta = other @ (scale * output).T
     quantisation = ((codes - output) ** 2).sum()
     balance = ((others_sum + output.sum(dim=0)) ** 2).sum()
-    return (pairwise_nll(theta, similarity) + gamma * quantisation + eta * balance) / similarity.numel()
+    return (lean_pairwise_nll(theta, similarity) + gamma * quantisation + eta * balance) / similarity.numel()
 
 
 def objective_terms(
@@ -263,7 +264,7 @@ class Dcmh(DeepMethod):
             for batch in batches(len(fit_rows), p.batch_size, generator):
                 output = self.networks_[modality](sources[modality](batch))
                 own[batch] = output.detach()
-                similarity = (label_tensor @ label_tensor[batch].T > 0).float()
+                similarity = (label_tensor @ label_tensor[batch].T).gt_(0)  # 1.0 / 0.0 in place: no copy
                 loss = batch_loss(output, other, similarity, outputs["codes"][batch],
                                   own.sum(dim=0) - own[batch].sum(dim=0), p.gamma, p.eta, scale)  # fmt: skip
                 optimizers[modality].zero_grad()

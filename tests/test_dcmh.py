@@ -15,6 +15,7 @@ from hashbench.data import TrainView
 from hashbench.errors import UsageError
 from hashbench.featurefile import load_feature_file
 from hashbench.methods import _deep, dcmh
+from hashbench.methods._deep import lean_pairwise_nll, pairwise_nll
 from hashbench.methods.dcmh import Dcmh, batch_loss, objective
 from hashbench.runner import RunConfig, execute, make_method
 
@@ -46,6 +47,14 @@ def test_batch_loss_and_its_gradient_match_the_papers_formula():
     loss.backward()
     assert float(loss.detach()) == pytest.approx(want_loss, rel=1e-12)
     np.testing.assert_allclose(tensor.grad.numpy(), want_gradient, rtol=1e-10, atol=1e-14)
+
+
+def test_the_lean_likelihood_has_the_value_and_gradient_of_the_autograd_one():
+    rng = np.random.default_rng(2)
+    theta = torch.tensor(rng.standard_normal((6, 4)) * 5, requires_grad=True)
+    similarity = torch.tensor(rng.random((6, 4)) < 0.5).double()
+    assert torch.autograd.gradcheck(lambda t: lean_pairwise_nll(t, similarity), (theta,))
+    torch.testing.assert_close(lean_pairwise_nll(theta, similarity), pairwise_nll(theta, similarity))
 
 
 def test_loss_stays_finite_for_large_inner_products():
