@@ -31,7 +31,7 @@ from hashbench.method import parse_param
 from hashbench.plots import FIGURE_FORMATS, plot_curves
 from hashbench.prepared import DATA_ENV
 from hashbench.published import load_published
-from hashbench.runner import DB_CODES, MAX_BITS, RunConfig, load_dataset
+from hashbench.runner import DB_CODES, MAX_BITS, RunConfig, load_dataset, run_warnings
 from hashbench.scaffold import scaffold
 from hashbench.search import BACKENDS
 from hashbench.store import ResultsStore, method_label
@@ -202,7 +202,7 @@ def _command_run(args: argparse.Namespace) -> None:
         for seed in args.seed
     ]
     for record in records:
-        for warning in record.get("warnings", []) if record["stored"] != "already there" else []:
+        for warning in run_warnings(record) if record["stored"] != "already there" else []:
             print(f"hashbench: warning: {warning}", file=sys.stderr)
     if args.format == "json":
         print(json.dumps([{k: v for k, v in r.items() if k != "stored"} for r in records], indent=1))

@@ -58,6 +58,7 @@ from hashbench.runner import (
     load_dataset,
     make_method,
     run_id,
+    run_warnings,
 )
 from hashbench.store import ResultsStore
 from hashbench.tuning import resolve_params
@@ -237,7 +238,7 @@ def run_grid(
             report(f"[{number}/{total}] {describe(config)}: FAILED ({failure['error']})", "failed")
             return
         record = store_result(store, outcome, on_record)
-        warnings = "".join(f"; warning: {warning}" for warning in record.get("warnings", []))
+        warnings = "".join(f"; warning: {warning}" for warning in run_warnings(record))
         report(f"[{number}/{total}] {describe(config)}: {record['timings']['fit_s']:.1f} s fit{warnings}", "ran")
 
     if workers == 1 and scheduler is None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import subprocess
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from functools import partial
@@ -27,6 +27,7 @@ from hashbench.data import CrossModalDataset, is_raw_images
 from hashbench.device import resolve_device
 from hashbench.errors import UsageError
 from hashbench.featurefile import load_feature_file, looks_like_path
+from hashbench.machine import Timing, busy_warning, threads_in_force, timed, usable_cores
 from hashbench.memory import peak_rss_bytes, reset_peak
 from hashbench.method import HashMethod
 from hashbench.metrics import CONVENTIONS, MAP_ONLY, EvalConfig, evaluate
@@ -138,16 +139,16 @@ def checkpoint_path(checkpoint_dir: Path, identity: str) -> Path:
     return Path(checkpoint_dir) / f"{identity}.pt"
 
 
-def _timed(function, *args):
-    began = time.perf_counter()
-    result = function(*args)
-    return result, time.perf_counter() - began
+def run_warnings(record: dict[str, Any]) -> list[str]:
+    """Every warning of a record: the method's about its training, the machine's about its timings."""
+    busy = record.get("machine", {}).get("busy_warning")
+    return [*record.get("warnings", []), *([busy] if busy else [])]
 
 
-def _encode_timed(method: HashMethod, modality: str, features: np.ndarray, bits: int) -> tuple[np.ndarray, float]:
+def _encode_timed(method: HashMethod, modality: str, features: np.ndarray, bits: int) -> tuple[np.ndarray, Timing]:
     method.encode(modality, features[:_WARMUP_ROWS])
-    codes, seconds = _timed(method.encode, modality, features)
-    return pack(to_bits(codes, bits)), seconds
+    codes, timing = timed(method.encode, modality, features)
+    return pack(to_bits(codes, bits)), timing
 
 
 def database_codes(method: HashMethod, image: np.ndarray, text: np.ndarray, db_codes: str) -> dict[str, np.ndarray]:
@@ -159,20 +160,20 @@ def database_codes(method: HashMethod, image: np.ndarray, text: np.ndarray, db_c
     return {"image": method.encode("image", image), "text": method.encode("text", text)}
 
 
-def _encode_database(method: HashMethod, dataset: CrossModalDataset, bits: int, db_codes: str) -> tuple[dict, float]:
+def _encode_database(method: HashMethod, dataset: CrossModalDataset, bits: int, db_codes: str) -> tuple[dict, Timing]:
     """Packed database codes per modality, encoded block by block so that a memory-mapped database is never
     copied whole (methods encode each item on its own: conformance rule encode-batch-independent). The time
     counts encoding only, not reading the blocks from disk."""
     encode = partial(database_codes, method, db_codes=db_codes)
     encode(*next(dataset.database_blocks(_WARMUP_ROWS)))
     blocks: dict[str, list[np.ndarray]] = {"image": [], "text": []}
-    seconds = 0.0
+    total = Timing(0.0, 0.0, 0.0)
     for image, text in dataset.database_blocks():
-        codes, elapsed = _timed(encode, image, text)
-        seconds += elapsed
+        codes, timing = timed(encode, image, text)
+        total += timing
         for modality, packed in blocks.items():
             packed.append(pack(to_bits(codes[modality], bits)))
-    return {modality: np.concatenate(packed) for modality, packed in blocks.items()}, seconds
+    return {modality: np.concatenate(packed) for modality, packed in blocks.items()}, total
 
 
 #: Training-set fit is scored with at most this many training items as queries (drawn with a fixed seed).
@@ -266,31 +267,35 @@ def execute(
     identity = run_id(config, method, dataset)
     if checkpoint_dir is not None and method.resumable:
         method.checkpoint_path = checkpoint_path(checkpoint_dir, identity)
-    _, fit_seconds = _timed(lambda: method.fit(train, bits, seed=config.seed, device=device))
+    cores, threads, load_before = usable_cores(), threads_in_force(), os.getloadavg()
+    _, fit_timing = timed(lambda: method.fit(train, bits, seed=config.seed, device=device))
 
-    codes, encode_seconds = {}, {}
+    codes, encode_timings = {}, {}
     for modality in ("image", "text"):
-        codes[f"query_{modality}"], encode_seconds[f"query_{modality}"] = _encode_timed(
+        codes[f"query_{modality}"], encode_timings[f"query_{modality}"] = _encode_timed(
             method, modality, dataset.features(modality, "query"), bits
         )
-    database, encode_seconds["database"] = _encode_database(method, dataset, bits, config.db_codes)
+    database, encode_timings["database"] = _encode_database(method, dataset, bits, config.db_codes)
+    encode_seconds = {part: timing.wall_s for part, timing in encode_timings.items()}
     for modality in ("image", "text"):
         codes[f"database_{modality}"] = database[modality]
 
     query_labels, database_labels = dataset.split_labels("query"), dataset.split_labels("database")
     backend = resolve_backend(backend)
-    metrics, curves, search_seconds, metric_seconds = {}, {}, {}, {}
+    metrics, curves, search_timings, metric_seconds = {}, {}, {}, {}
     for task, (query_modality, database_modality) in TASKS.items():
         query_codes, item_codes = codes[f"query_{query_modality}"], codes[f"database_{database_modality}"]
         knn(query_codes[:1], item_codes, SEARCH_K, backend=backend)  # warm-up (and numba compilation)
-        _, search_seconds[task] = _timed(lambda q=query_codes, d=item_codes: knn(q, d, SEARCH_K, backend=backend))
-        evaluation, metric_seconds[task] = _timed(
+        _, search_timings[task] = timed(lambda q=query_codes, d=item_codes: knn(q, d, SEARCH_K, backend=backend))
+        evaluation, metric_timing = timed(
             lambda q=query_codes, d=item_codes: evaluate(
                 q, d, query_labels, database_labels, bits, eval_config, backend=backend
             )
         )
-        metrics[task], curves[task] = evaluation.metrics, evaluation.curves
+        metrics[task], curves[task], metric_seconds[task] = evaluation.metrics, evaluation.curves, metric_timing.wall_s
     fit_on_training = training_fit(method, dataset, bits, config.db_codes, backend)
+    search_seconds = {task: timing.wall_s for task, timing in search_timings.items()}
+    busy = busy_warning(fit_timing, cores, max(threads.values(), default=1))
 
     n_query, n_database = dataset.query.size, dataset.database.size
     total_search = sum(search_seconds.values())
@@ -320,7 +325,10 @@ def execute(
         "training_fit": fit_on_training,
         "warnings": method.fit_warnings(),
         "timings": {
-            "fit_s": fit_seconds,
+            "fit_s": fit_timing.wall_s,
+            "fit_cpu_s": fit_timing.cpu_s,
+            "encode_cpu_s": sum(timing.cpu_s for timing in encode_timings.values()),
+            "search_cpu_s": {task: timing.cpu_s for task, timing in search_timings.items()},
             "encode_query_image_s_per_item": encode_seconds["query_image"] / n_query,
             "encode_query_text_s_per_item": encode_seconds["query_text"] / n_query,
             "encode_database_s_per_item": encode_seconds["database"] / n_database,
@@ -329,6 +337,14 @@ def execute(
             "search_s_per_query": total_search / (len(TASKS) * n_query),
             "comparisons_per_s": len(TASKS) * n_query * n_database / total_search if total_search > 0 else None,
             "metrics_s": metric_seconds,
+        },
+        "machine": {
+            "usable_cores": cores,
+            "threads": threads,
+            "load_before": list(load_before),
+            "load_after": list(os.getloadavg()),
+            "others_cores_during_fit": fit_timing.others_cores,
+            "busy_warning": busy,
         },
         "code_bytes": {"query": codes["query_image"].nbytes, "database": codes["database_text"].nbytes},
         "peak_rss_bytes": peak_rss_bytes(),
