@@ -22,3 +22,5 @@ for key, value in params.items():
 ')
 hashbench tune udsph --trials 6 --out udsph.toml --quiet "${fixed[@]}" \
     --param=attention_width=64 --param=attention_batch=64 "$@"
+# UGACH (unsupervised): its own space; stopped after 8 of 10 trials, none above its defaults (README.md).
+hashbench tune ugach --trials 10 --out ugach.toml --quiet "$@"
