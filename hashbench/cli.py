@@ -126,7 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--results", default="results")
     table.add_argument("--metric", default="map")
     table.add_argument("--format", choices=FORMATS, default="markdown")
-    table.add_argument("--timings", action="store_true", help="the timing table (fit, encode, search, code memory)")
+    table.add_argument("--timings", nargs="?", const="wall", choices=("wall", "cpu"),
+                       help="the timing table (fit, encode, search, code memory) in wall seconds (default) or the "
+                       "process's CPU seconds")  # fmt: skip
     table.add_argument("--against", metavar="METHOD", help="mark cells that differ from METHOD's (paired by seed)")
     table.add_argument("--test", choices=TESTS, default="ttest", help="the paired test of --against (default ttest)")
     table.add_argument(
@@ -318,7 +320,7 @@ def _command_list(args: argparse.Namespace) -> None:
 def _command_table(args: argparse.Namespace) -> None:
     store = ResultsStore(args.results)
     if args.timings:
-        print(render_timings(store.records(), fmt=args.format))
+        print(render_timings(store.records(), fmt=args.format, clock=args.timings))
     elif args.published:
         print(render_published(store.frame(), load_published(args.published), fmt=args.format))
     else:

@@ -183,39 +183,64 @@ def render(
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True) + note
 
 
-def timings(records: list[dict]) -> pd.DataFrame:
-    """Mean timings over seeds per (method, dataset, bits): fit, encoding per item, search per query, and the
-    memory of the database codes."""
+#: The record's timing fields behind the table's columns, per clock: wall seconds or the process's CPU seconds.
+CLOCKS = {
+    "wall": {"fit s": "fit_s", "encode µs/item": "encode_database_s_per_item",
+             "search µs/query": "search_s_per_query"},
+    "cpu": {"fit CPU s": "fit_cpu_s", "encode CPU µs/item": "encode_database_cpu_s_per_item",
+            "search CPU µs/query": "search_cpu_s_per_query"},
+}  # fmt: skip
+
+
+def timings(records: list[dict], clock: str = "wall") -> pd.DataFrame:
+    """Mean timings over seeds per (method, dataset, bits): fit, encoding per item, search per query (wall or
+    CPU seconds, ``clock``), the memory of the database codes, and how many of the runs warned that the machine
+    was busy (their times overstate)."""
+    if clock not in CLOCKS:
+        raise UsageError(f"timings clock {clock!r}: expected one of {', '.join(CLOCKS)}")
+    if not records:
+        raise UsageError("no records: the results folder holds no run to time")
+    fields = CLOCKS[clock]
+    for record in records:
+        if any(field not in record["timings"] for field in fields.values()):
+            raise UsageError(f"record {record.get('run_id', record['method'])} has no {clock} timings (made before "
+                             "hashbench recorded CPU time); expected a newer record, or --timings wall")  # fmt: skip
     rows = [
         {
             "method": method_label(record),
             "dataset": record["dataset"],
             "bits": record["bits"],
-            "fit s": record["timings"]["fit_s"],
-            "encode µs/item": 1e6 * record["timings"]["encode_database_s_per_item"],
-            "search µs/query": 1e6 * record["timings"]["search_s_per_query"],
+            **{
+                column: record["timings"][field] * (1 if column.endswith(" s") else 1e6)
+                for column, field in fields.items()
+            },
             "database codes KiB": record["code_bytes"]["database"] / 1024,
             "seeds": 1,
+            "busy runs": int(bool(record.get("machine", {}).get("busy_warning"))),
         }
         for record in records
     ]
-    if not rows:
-        raise UsageError("no records: the results folder holds no run to time")
     frame = pd.DataFrame(rows)
-    means = frame.drop(columns="seeds").groupby(["method", "dataset", "bits"]).mean()
-    return means.join(frame.groupby(["method", "dataset", "bits"])["seeds"].sum()).reset_index()
+    keys = ["method", "dataset", "bits"]
+    means = frame.drop(columns=["seeds", "busy runs"]).groupby(keys).mean()
+    return means.join(frame.groupby(keys)[["seeds", "busy runs"]].sum()).reset_index()
 
 
-def render_timings(records: list[dict], fmt: str = "markdown") -> str:
-    """The timing table of ``records`` in ``fmt`` (means over seeds; the seeds column counts them)."""
+def render_timings(records: list[dict], fmt: str = "markdown", clock: str = "wall") -> str:
+    """The timing table of ``records`` in ``fmt`` (means over seeds; the seeds column counts them, "busy runs"
+    those that ran on a busy machine)."""
     _check_format(fmt)
-    frame = timings(records)
+    frame = timings(records, clock)
     if fmt == "csv":
         return frame.to_csv(index=False)
     if fmt == "latex":
         frame.columns = [str(column).translate(_LATEX_ESCAPES).replace("µ", r"$\mu$") for column in frame.columns]
         return frame.to_latex(index=False, float_format="%.4g")
-    return tabulate(frame, headers="keys", tablefmt="github", showindex=False, floatfmt=".4g")
+    table = tabulate(frame, headers="keys", tablefmt="github", showindex=False, floatfmt=".4g")
+    if frame["busy runs"].any():
+        table += ("\n\nbusy runs: runs whose record warns that other processes kept more cores busy than the run "
+                  "left free (machine.busy_warning): their times overstate")  # fmt: skip
+    return table
 
 
 def render_published(frame: pd.DataFrame, published: pd.DataFrame, fmt: str = "markdown") -> str:

@@ -57,7 +57,7 @@ def test_the_record_states_conventions_timings_and_versions(wiki):
     assert timings["encode_database_s_per_item"] > 0 and timings["search_s_per_query"] > 0
     assert record["code_bytes"] == {"query": 693, "database": 2173}
     assert record["versions"]["numpy"] == np.__version__
-    assert timings["fit_cpu_s"] >= 0 and timings["encode_cpu_s"] >= 0 and set(timings["search_cpu_s"]) == {"i2t", "t2i"}
+    assert min(timings["fit_cpu_s"], timings["encode_database_cpu_s_per_item"], timings["search_cpu_s_per_query"]) >= 0
     machine = record["machine"]
     assert machine["usable_cores"] >= 1 and machine["threads"]["torch"] >= 1
     assert len(machine["load_before"]) == 3 and len(machine["load_after"]) == 3

@@ -86,7 +86,8 @@ def timed_record(method, bits, seed, fit_s, variant=""):
     n_database = 1000
     return {
         "method": method, "variant": variant, "dataset": "wiki", "bits": bits, "seed": seed,
-        "timings": {"fit_s": fit_s, "encode_database_s_per_item": 2e-6 * (seed + 1), "search_s_per_query": 1e-5},
+        "timings": {"fit_s": fit_s, "encode_database_s_per_item": 2e-6 * (seed + 1), "search_s_per_query": 1e-5,
+                    "fit_cpu_s": 2 * fit_s, "encode_database_cpu_s_per_item": 1e-6, "search_cpu_s_per_query": 3e-5},
         "code_bytes": {"database": n_database * bits // 8},
     }  # fmt: skip
 
@@ -100,8 +101,22 @@ def test_the_timing_table_averages_each_configuration_over_its_seeds():
     assert table.loc[("cmfh", 64), "database codes KiB"] == pytest.approx(1000 * 8 / 1024)
     assert table.loc[("cmfh [unified]", 16), "fit s"] == pytest.approx(7.0)
     csv = render_timings(records, fmt="csv").splitlines()
-    assert csv[0] == "method,dataset,bits,fit s,encode µs/item,search µs/query,database codes KiB,seeds"
+    assert csv[0] == "method,dataset,bits,fit s,encode µs/item,search µs/query,database codes KiB,seeds,busy runs"
     assert len(csv) == 4
+
+
+def test_the_timing_table_shows_cpu_seconds_and_counts_runs_on_a_busy_machine():
+    busy = {**timed_record("cmfh", 16, 1, 3.0), "machine": {"busy_warning": "the machine was busy: ..."}}
+    records = [timed_record("cmfh", 16, 0, 1.0), busy, timed_record("cmfh", 64, 0, 5.0)]
+    table = timings(records, clock="cpu").set_index(["method", "bits"])
+    assert table.loc[("cmfh", 16), "fit CPU s"] == pytest.approx(4.0)
+    assert table.loc[("cmfh", 16), "search CPU µs/query"] == pytest.approx(30.0)
+    assert table.loc[("cmfh", 16), "busy runs"] == 1 and table.loc[("cmfh", 64), "busy runs"] == 0
+    assert "busy runs: runs whose record warns" in render_timings(records)
+    del records[2]["timings"]["fit_cpu_s"]  # a record made before CPU time was recorded
+    with pytest.raises(UsageError, match="has no cpu timings"):
+        timings(records, clock="cpu")
+    assert timings(records)["fit s"].notna().all()  # wall timings still work
 
 
 def test_an_empty_store_has_no_timing_table():
