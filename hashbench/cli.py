@@ -27,6 +27,7 @@ from hashbench.errors import UsageError
 from hashbench.experiment import run_stored
 from hashbench.featurefile import looks_like_path
 from hashbench.grid import load_grid, run_grid
+from hashbench.machine import limit_threads, usable_cores
 from hashbench.method import parse_param
 from hashbench.plots import FIGURE_FORMATS, plot_curves
 from hashbench.prepared import DATA_ENV
@@ -43,6 +44,10 @@ DEFAULT_BITS = (16, 32, 64, 128)
 DB_CODES_HELP = (
     "database codes: 'modality' (default: each modality hashed from itself) or 'unified' (one code per item "
     "from both modalities, for methods that have it)"
+)
+THREADS_HELP = (
+    "threads of every pool (BLAS, OpenMP, torch, numba; default: the cores this process may use); grid workers "
+    "share them"
 )
 MLFLOW_HELP = "also log each new run to MLflow (pip install hashbench[mlflow]; MLFLOW_TRACKING_URI picks the store)"
 
@@ -80,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--preset", metavar="NAME", help="a named parameter set of the method, e.g. paper")
     run.add_argument("--results", default="results", help="results folder (default ./results)")
     run.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    run.add_argument("--threads", type=POSITIVE, help=THREADS_HELP)
     run.add_argument("--rerun", action="store_true", help="run again even if the store has this configuration")
     run.add_argument("--mlflow", action="store_true", help=MLFLOW_HELP)
     run.add_argument(
@@ -96,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--format", choices=FORMATS, default="markdown")
     grid.add_argument("--device", choices=DEVICES, default="cpu", help="torch device of deep methods")
     grid.add_argument("--db-codes", choices=DB_CODES, help="database codes of every entry, overriding the grid file's")
+    grid.add_argument("--threads", type=POSITIVE, help=THREADS_HELP)
     grid.add_argument("--quiet", action="store_true", help="no progress bar and no line per run")
     grid.add_argument("--mlflow", action="store_true", help=MLFLOW_HELP)
     where = grid.add_mutually_exclusive_group()
@@ -118,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", metavar="FILE.toml", help="output (default tuned/METHOD__DATASET.toml); its trials go to FILE.db"
     )
     tune.add_argument("--resume", action="store_true", help="continue the trials stored beside --out")
+    tune.add_argument("--threads", type=POSITIVE, help=THREADS_HELP)
     tune.add_argument("--quiet", action="store_true", help="no progress bar")
 
     commands.add_parser("list", help="registered methods and datasets, with their origin")
@@ -152,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--k", type=POSITIVE, default=100, help="neighbours per query (default 100)")
     bench.add_argument("--repeats", type=POSITIVE, default=3, help="timed repeats of the fast paths (median)")
     bench.add_argument("--format", choices=("table", "json"), default="table")
+    bench.add_argument("--threads", type=POSITIVE, help=THREADS_HELP)
 
     new = commands.add_parser("new", help="write the skeleton of a new plug-in and its test")
     new.add_argument("kind", choices=("method", "dataset"))
@@ -233,6 +242,7 @@ def _command_grid(args: argparse.Namespace) -> int:
             bar.update()
 
         report = run_grid(grid, store, workers=args.workers, scheduler=args.scheduler, device=args.device,
+                          threads=args.threads,
                           report=progress, on_record=tracking)  # fmt: skip
     frame = store.frame()
     chosen = frame[frame["run_id"].isin(report.run_ids)]
@@ -413,6 +423,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv  # the command as typed, for the files that record it
+    if "threads" in args:
+        args.threads = args.threads or usable_cores()
+        limit_threads(args.threads)
     if getattr(args, "data_dir", None):
         os.environ[DATA_ENV] = str(Path(args.data_dir).expanduser().resolve())  # worker processes inherit it
     try:

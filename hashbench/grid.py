@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
-import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -47,6 +46,7 @@ from hashbench import registry
 from hashbench.errors import UsageError
 from hashbench.experiment import store_result
 from hashbench.featurefile import looks_like_path
+from hashbench.machine import limit_threads, usable_cores
 from hashbench.method import parse_param
 from hashbench.runner import (
     DB_CODES,
@@ -176,19 +176,6 @@ class GridReport:
     failures: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _limit_threads(threads: int) -> None:
-    """Share the cores between worker processes: torch's and numba's thread pools."""
-    import torch
-
-    torch.set_num_threads(threads)
-    try:
-        import numba
-
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    except ImportError:
-        pass
-
-
 #: A worker process loads each dataset once, not once per run.
 _worker_dataset = lru_cache(maxsize=4)(load_dataset)
 
@@ -205,12 +192,14 @@ def run_grid(
     workers: int = 1,
     scheduler: str | None = None,
     device: str = "cpu",
+    threads: int | None = None,
     report: Callable[[str, str], None] = lambda line, outcome: None,
     on_record: Callable[[dict[str, Any]], None] | None = None,
 ) -> GridReport:
     """Run every configuration of ``grid`` that ``store`` lacks; this process is the only writer of records.
 
-    ``workers`` > 1 runs configurations in that many local processes (each with its share of the cores; the
+    ``workers`` > 1 runs configurations in that many local processes (each with its share of ``threads``,
+    by default the usable cores: every thread pool of a worker is sized to ``threads // workers``; the
     runs of a process that dies are retried once, each alone, and a second death is logged as its failure);
     ``scheduler`` (a Dask scheduler's address) runs them on that cluster's workers instead, where Dask
     reschedules the run of a worker that dies. A run that raises is logged with its traceback in
@@ -253,7 +242,8 @@ def run_grid(
             finished(number, config, outcome)
         return result
     lost = []  # runs whose local worker process died (the pool breaks for every run in it)
-    with _executor(workers, scheduler) as (submit, completed):
+    threads = threads or usable_cores()
+    with _executor(workers, scheduler, threads) as (submit, completed):
         futures = {submit(_execute_in_worker, config, device, store.checkpoint_dir): (number, config)
                    for number, config in pending.items()}  # fmt: skip
         for future in completed(futures):
@@ -264,7 +254,7 @@ def run_grid(
             else:
                 finished(number, config, error if error is not None else future.result())
     for number, config in lost:  # retried once, each alone, so that a second death is this run's own
-        with _executor(1, None) as (submit, _):
+        with _executor(1, None, threads) as (submit, _):
             future = submit(_execute_in_worker, config, device, store.checkpoint_dir)
             error = future.exception()
         finished(number, config, error if error is not None else future.result())
@@ -272,8 +262,9 @@ def run_grid(
 
 
 @contextmanager
-def _executor(workers: int, scheduler: str | None):
-    """``(submit, as_completed)`` of a Dask client of ``scheduler``, or of a pool of ``workers`` processes."""
+def _executor(workers: int, scheduler: str | None, threads: int):
+    """``(submit, as_completed)`` of a Dask client of ``scheduler``, or of a pool of ``workers`` processes that
+    share ``threads``."""
     if scheduler is not None:
         import distributed
 
@@ -284,9 +275,9 @@ def _executor(workers: int, scheduler: str | None):
         with client:
             yield partial(client.submit, pure=False), distributed.as_completed
         return
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    share = max(1, threads // workers)
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_limit_threads, initargs=(threads,)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=limit_threads, initargs=(share,)) as pool:
         yield pool.submit, as_completed
 
 

@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 PROC_STAT = Path("/proc/stat")
 #: Fields of /proc/stat's "cpu" line that count as busy: user, nice, system, irq, softirq, steal.
 _BUSY_FIELDS = (0, 1, 2, 5, 6, 7)
+#: What OpenMP and BLAS libraries read for their pool size when they load.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 #: How many more cores than the run leaves free others may use before its timings are called overstated.
 BUSY_TOLERANCE = 0.25
 
@@ -87,6 +89,38 @@ def threads_in_force() -> dict[str, int]:
     except ImportError:
         return pools
     return {"torch": torch.get_num_threads(), **pools}
+
+
+def limit_threads(threads: int) -> Callable[[], None]:
+    """Size every thread pool of this process to ``threads``: each BLAS and OpenMP library (threadpoolctl),
+    torch's intra-op pool and numba's. Returns what puts the former sizes back."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    try:
+        import numba
+    except ImportError:
+        numba = None
+    former = {"torch": torch.get_num_threads(), "numba": numba.get_num_threads() if numba else None}
+    former_environment = {name: os.environ.get(name) for name in THREAD_VARIABLES}
+    os.environ.update(dict.fromkeys(THREAD_VARIABLES, str(threads)))  # libraries loaded later start at this size
+    limits = threadpool_limits(limits=threads)  # the libraries loaded now
+    torch.set_num_threads(threads)
+    if numba:
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+
+    def restore() -> None:
+        limits.restore_original_limits()
+        for name, value in former_environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        torch.set_num_threads(former["torch"])
+        if numba:
+            numba.set_num_threads(former["numba"])
+
+    return restore
 
 
 def busy_warning(timing: Timing, cores: int, threads: int, phase: str = "fit") -> str | None:

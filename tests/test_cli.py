@@ -118,6 +118,13 @@ def test_list_shows_methods_datasets_and_origin(capsys):
         assert name in out
 
 
+def test_threads_size_every_pool_of_the_run_and_the_record_says_so(tmp_path):
+    run_json(tmp_path, "--method", "cvh", "--bits", "16", "--threads", "1")
+    (record_file,) = tmp_path.glob("*.json")
+    machine = json.loads(record_file.read_text())["machine"]
+    assert set(machine["threads"].values()) == {1} and machine["usable_cores"] >= 1
+
+
 def test_table_renders_the_store(tmp_path, capsys):
     main(["run", "--method", "cmfh", "--bits", "16", "--results", str(tmp_path)])
     capsys.readouterr()

@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from hashbench import machine
-from hashbench.machine import Timing, busy_warning, machine_busy_seconds, threads_in_force, timed, usable_cores
+from hashbench.machine import (
+    Timing,
+    busy_warning,
+    limit_threads,
+    machine_busy_seconds,
+    threads_in_force,
+    timed,
+    usable_cores,
+)
 
 STAT = Path(__file__).parent / "fixtures" / "proc" / "stat"
 LINUX = Path("/proc/stat").exists()
@@ -64,3 +72,13 @@ def test_a_competing_process_shows_as_others_cores():
 
 def test_the_pools_in_force_include_torch_and_the_cores_are_positive():
     assert threads_in_force()["torch"] >= 1 and usable_cores() >= 1
+
+
+def test_one_limit_sizes_every_pool_and_can_be_undone():
+    before = threads_in_force()
+    restore = limit_threads(1)
+    try:
+        assert set(threads_in_force().values()) == {1}
+    finally:
+        restore()
+    assert threads_in_force() == before
