@@ -22,7 +22,6 @@ from hashbench.metrics import MAP_ONLY, evaluate
 from hashbench.search import knn, resolve_backend
 
 NAIVE_CHUNK = 64  # queries per matrix product in the naive kNN
-#: Evaluation reduced to the whole-database mAP: what the naive reference computes.
 
 
 @dataclass(frozen=True)

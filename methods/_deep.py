@@ -272,9 +272,14 @@ def validation_map(
     return float(np.mean(scores))
 
 
+def pairwise_nll_entries(theta: torch.Tensor, similarity: torch.Tensor) -> torch.Tensor:
+    """-(S * Theta - log(1 + e^Theta)) per pair, with log(1 + e^x) as softplus so that it stays finite."""
+    return functional.softplus(theta) - similarity * theta
+
+
 def pairwise_nll(theta: torch.Tensor, similarity: torch.Tensor) -> torch.Tensor:
-    """-sum(S * Theta - log(1 + e^Theta)), with log(1 + e^x) as softplus so that it stays finite."""
-    return (functional.softplus(theta) - similarity * theta).sum()
+    """The sum of :func:`pairwise_nll_entries` over the pairs."""
+    return pairwise_nll_entries(theta, similarity).sum()
 
 
 class _PairwiseNll(torch.autograd.Function):

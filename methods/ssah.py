@@ -111,6 +111,7 @@ from hashbench.methods._deep import (
     log_spaced_rates,
     make_optimizer,
     pairwise_nll,
+    pairwise_nll_entries,
     require_labels,
     set_learning_rate,
     sign_codes,
@@ -241,7 +242,7 @@ def mean_pairwise_nll(
     (None: one each)."""
     if weights is None:
         return pairwise_nll(theta, similarity) / similarity.numel()
-    return ((functional.softplus(theta) - similarity * theta) * weights).sum() / weights.sum()
+    return (pairwise_nll_entries(theta, similarity) * weights).sum() / weights.sum()
 
 
 class PairBlock(NamedTuple):
@@ -316,6 +317,11 @@ def combined_codes(caches: dict[str, torch.Tensor], names: list[str]) -> torch.T
     return sign_codes(sum(caches[f"{name}_hash"] for name in names))
 
 
+def share_a_label(rows: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
+    """S between two sets of multi-hot label rows: 1.0 where a row and a column share a label, else 0.0."""
+    return (rows @ columns.T > 0).float()
+
+
 class LabelSets(NamedTuple):
     """The distinct label vectors among some items: the vectors, each item's vector, how many items have each
     (as floats) and the first item that has each."""
@@ -375,8 +381,7 @@ class SsahTraining:
         self.labels = torch.from_numpy(labels[self.fit_rows].astype(np.float32)).to(device)
         self.label_sets = label_sets(self.labels)
         self.sources = {
-            **{m: batch_source(method.inputs_[m], train.features(m)[self.fit_rows], device) for m in MODALITIES},
-            "label": lambda rows: self.labels[rows.to(self.labels.device)],
+            m: batch_source(method.inputs_[m], train.features(m)[self.fit_rows], device) for m in MODALITIES
         }
         starts = {"label": p.lr_label, "image": p.lr_image, "text": p.lr_text}
         starts |= {f"discriminator_{m}": p.lr_discriminator for m in MODALITIES}
@@ -407,8 +412,7 @@ class SsahTraining:
     def similarity(self, batch: torch.Tensor, among: torch.Tensor | None = None) -> torch.Tensor:
         """S between the items ``among`` (every training item by default) and the batch: 1 where they share a
         label."""
-        rows = self.labels if among is None else self.labels[among]
-        return (rows @ self.labels[batch].T > 0).float()
+        return share_a_label(self.labels if among is None else self.labels[among], self.labels[batch])
 
     def network_pass(self, name: str, generator: torch.Generator) -> dict[str, float]:
         """One pass of mini-batch steps of the label, image or text network; the mean of its loss and each term."""
@@ -457,10 +461,10 @@ class SsahTraining:
             return PairBlock(features, hashes, self.similarity(batch))
         if name == "label":
             in_batch = self.batch_label_sets(batch)
-            similarity = (self.labels @ in_batch.rows.T > 0).float()
+            similarity = share_a_label(self.labels, in_batch.rows)
             return PairBlock(features, hashes, similarity, in_batch.first, in_batch.counts.expand_as(similarity))
         sets = self.label_sets
-        similarity = (sets.rows @ self.labels[batch].T > 0).float()
+        similarity = share_a_label(sets.rows, self.labels[batch])
         weights = sets.counts[:, None].expand_as(similarity)
         return PairBlock(features[sets.first], hashes[sets.first], similarity, None, weights)
 
