@@ -21,8 +21,15 @@ def _backend(name: str) -> str:
     return match.group(1) if match else name
 
 
+def _ratio(name: str, busy: dict, quiet: dict) -> float | None:
+    """Busy over quiet, for the rates and ratios (not for the others' cores, which are about 0 when quiet)."""
+    return busy[name] / quiet[name] if name != "others_cores" and quiet[name] else None
+
+
 def _print_table(rows: list[list], headers: list[str]) -> None:
-    print(tabulate(rows, headers=headers, tablefmt="github", floatfmt=".4g"))
+    """A Markdown table and a blank line after it; nothing for a group that was not run."""
+    if rows:
+        print(tabulate(rows, headers=headers, tablefmt="github", floatfmt=".4g"), end="\n\n")
 
 
 def main(path: str) -> None:
@@ -71,7 +78,6 @@ def main(path: str) -> None:
             "built-in G pairs/s",
         ],
     )
-    print()
     rows = []
     for bits in (16, 32, 64, 128):
         times = medians.get(f"map-{bits}bits", {})
@@ -80,7 +86,6 @@ def main(path: str) -> None:
                 [bits, times["numba"], times["naive"], times["naive"] / times["numba"], N_PAIRS / times["numba"] / 1e9]
             )
     _print_table(rows, ["bits", "built-in mAP s", "naive mAP s", "naive / built-in", "G pairs/s"])
-    print()
     rows = []
     for key, seconds in sorted(medians.get("scaling-64bits", {}).items(), key=lambda item: int(item[0])):
         info = extra[f"scaling-64bits/{key}"]
@@ -89,6 +94,12 @@ def main(path: str) -> None:
     _print_table(
         rows, ["database codes", "mAP s (2,100 queries)", "G pairs/s", "evaluation peak MiB", "process peak MiB"]
     )
+
+    under_load = {key: extra.get(f"load-64bits/{key}") for key in ("quiet", "competitor")}
+    if all(under_load.values()):
+        quiet, busy = under_load["quiet"], under_load["competitor"]
+        rows = [[name, quiet[name], busy[name], _ratio(name, busy, quiet)] for name in quiet]
+        _print_table(rows, ["bench-search, 64 bits", "quiet", "beside a competitor", "competitor / quiet"])
 
 
 if __name__ == "__main__":

@@ -9,7 +9,10 @@ its ratio to the fastest of the group in parentheses):
 * ``map-<bits>``: full-database mAP, built-in against the naive per-query code;
 * ``scaling``: mAP of 2,100 queries at 64 bits against 10^4, 10^5 and 10^6
   codes, with the peak memory that the evaluation adds to a fresh process
-  (VmHWM after a reset through /proc/self/clear_refs, minus the resident size before).
+  (VmHWM after a reset through /proc/self/clear_refs, minus the resident size before);
+* ``load-64bits``: the whole of ``hashbench bench-search`` at 64 bits on a quiet machine and beside a busy
+  competitor (a torch matrix-product loop with as many threads as cores), its ratios and rates kept in
+  ``extra_info`` so that the report sets them side by side.
 
 ``python benchmarks/report.py BENCH.json`` turns the saved run into the table
 of ``results/performance.md``.
@@ -17,11 +20,14 @@ of ``results/performance.md``.
 
 import subprocess
 import sys
+from contextlib import nullcontext
 
 import pytest
 
+from hashbench import benchsearch
 from hashbench.benchsearch import naive_knn, naive_map, random_problem
 from hashbench.codes import pack
+from hashbench.machine import competing_load, usable_cores
 from hashbench.metrics import MAP_ONLY, evaluate
 from hashbench.search import knn
 
@@ -102,6 +108,7 @@ def test_map(benchmark, problem, backend):
 _PEAK_SCRIPT = """
 from hashbench.benchsearch import random_problem
 from hashbench.codes import pack
+from hashbench.machine import competing_load, usable_cores
 from hashbench.metrics import evaluate
 
 def status(field):
@@ -132,3 +139,14 @@ def test_scaling(benchmark, n_database):
     benchmark.extra_info["peak_evaluation_bytes"] = peak_during - resident_before  # what evaluation adds
     benchmark.extra_info["peak_process_bytes"] = peak_during
     benchmark.extra_info["database"] = n_database
+
+
+@pytest.mark.parametrize("load", ["quiet", "competitor"])
+def test_load(benchmark, load):
+    benchmark.group = "load-64bits"
+    problem = random_problem(N_QUERY, N_DATABASE, 64)
+    with competing_load(usable_cores()) if load == "competitor" else nullcontext():
+        result = once(benchmark, benchsearch.run, problem, 100)
+    benchmark.extra_info.update(
+        {**result["ratios"], **result["pairs_per_second"], "others_cores": result["machine"]["others_cores"]}
+    )

@@ -45,10 +45,13 @@ DB_CODES_HELP = (
     "database codes: 'modality' (default: each modality hashed from itself) or 'unified' (one code per item "
     "from both modalities, for methods that have it)"
 )
-THREADS_HELP = (
-    "threads of every pool (BLAS, OpenMP, torch, numba; default: the cores this process may use); grid workers "
-    "share them"
+THREADS_POLICY = "default 1: codes that do not depend on the core count, timings that hold up beside other jobs"
+RUN_THREADS_HELP = f"threads of every pool (BLAS, OpenMP, torch, numba) in each run, part of its id ({THREADS_POLICY})"
+GRID_THREADS_HELP = (
+    f"threads of every pool (BLAS, OpenMP, torch, numba), shared by the workers: each run gets N // workers, part "
+    f"of its id ({THREADS_POLICY.replace('default 1', 'default: one per run')})"
 )
+BENCH_THREADS_HELP = "threads of every pool (BLAS, OpenMP, torch, numba; default: the cores this process may use)"
 MLFLOW_HELP = "also log each new run to MLflow (pip install hashbench[mlflow]; MLFLOW_TRACKING_URI picks the store)"
 
 
@@ -85,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--preset", metavar="NAME", help="a named parameter set of the method, e.g. paper")
     run.add_argument("--results", default="results", help="results folder (default ./results)")
     run.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    run.add_argument("--threads", type=POSITIVE, help=THREADS_HELP)
+    run.add_argument("--threads", type=POSITIVE, default=1, help=RUN_THREADS_HELP)
     run.add_argument("--rerun", action="store_true", help="run again even if the store has this configuration")
     run.add_argument("--mlflow", action="store_true", help=MLFLOW_HELP)
     run.add_argument(
@@ -102,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--format", choices=FORMATS, default="markdown")
     grid.add_argument("--device", choices=DEVICES, default="cpu", help="torch device of deep methods")
     grid.add_argument("--db-codes", choices=DB_CODES, help="database codes of every entry, overriding the grid file's")
-    grid.add_argument("--threads", type=POSITIVE, help=THREADS_HELP)
+    grid.add_argument("--threads", type=POSITIVE, help=GRID_THREADS_HELP)
     grid.add_argument("--quiet", action="store_true", help="no progress bar and no line per run")
     grid.add_argument("--mlflow", action="store_true", help=MLFLOW_HELP)
     where = grid.add_mutually_exclusive_group()
@@ -125,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", metavar="FILE.toml", help="output (default tuned/METHOD__DATASET.toml); its trials go to FILE.db"
     )
     tune.add_argument("--resume", action="store_true", help="continue the trials stored beside --out")
-    tune.add_argument("--threads", type=POSITIVE, help=THREADS_HELP)
+    tune.add_argument("--threads", type=POSITIVE, default=1, help=RUN_THREADS_HELP)
     tune.add_argument("--quiet", action="store_true", help="no progress bar")
 
     commands.add_parser("list", help="registered methods and datasets, with their origin")
@@ -160,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--k", type=POSITIVE, default=100, help="neighbours per query (default 100)")
     bench.add_argument("--repeats", type=POSITIVE, default=3, help="timed repeats of the fast paths (median)")
     bench.add_argument("--format", choices=("table", "json"), default="table")
-    bench.add_argument("--threads", type=POSITIVE, help=THREADS_HELP)
+    bench.add_argument("--threads", type=POSITIVE, help=BENCH_THREADS_HELP)
 
     new = commands.add_parser("new", help="write the skeleton of a new plug-in and its test")
     new.add_argument("kind", choices=("method", "dataset"))
@@ -207,7 +210,10 @@ def _command_run(args: argparse.Namespace) -> None:
     options = {"rerun": args.rerun, "backend": args.search_backend, "device": args.device, "on_record": tracking}
     records = [
         run_stored(
-            RunConfig(args.method, args.dataset, bits, seed, params, args.db_codes, source), dataset, store, **options
+            RunConfig(args.method, args.dataset, bits, seed, params, args.db_codes, source, args.threads),
+            dataset,
+            store,
+            **options,
         )
         for bits in args.bits
         for seed in args.seed
@@ -377,6 +383,15 @@ def _command_bench_search(args: argparse.Namespace) -> None:
         f"{size['queries']} queries x {size['database']} codes, {size['bits']} bits, k = {size['k']}; "
         f"built-in = {result['builtin_backend']}; median seconds"
     )
+    machine = result["machine"]
+    others = "not measurable here" if machine["others_cores"] is None else f"{machine['others_cores']:.2f}"
+    print(
+        f"machine: {machine['usable_cores']} usable cores, thread pools {machine['threads']}; cores other processes "
+        f"kept busy during the measurement: {others}; load average {machine['load_before'][0]:.2f} before, "
+        f"{machine['load_after'][0]:.2f} after"
+    )
+    if machine["busy_warning"]:
+        print(f"hashbench: warning: {machine['busy_warning']}", file=sys.stderr)
     rows = [
         ["kNN", result["knn"]["builtin"], result["knn"]["faiss"], result["knn"]["naive"]],
         ["full mAP", result["map"]["builtin"], None, result["map"]["naive"]],
@@ -424,7 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv  # the command as typed, for the files that record it
     if "threads" in args:
-        args.threads = args.threads or usable_cores()
+        args.threads = args.threads or (args.workers if args.command == "grid" else usable_cores())
         limit_threads(args.threads)
     if getattr(args, "data_dir", None):
         os.environ[DATA_ENV] = str(Path(args.data_dir).expanduser().resolve())  # worker processes inherit it

@@ -46,7 +46,6 @@ from hashbench import registry
 from hashbench.errors import UsageError
 from hashbench.experiment import store_result
 from hashbench.featurefile import looks_like_path
-from hashbench.machine import limit_threads, usable_cores
 from hashbench.method import parse_param
 from hashbench.runner import (
     DB_CODES,
@@ -199,15 +198,18 @@ def run_grid(
     """Run every configuration of ``grid`` that ``store`` lacks; this process is the only writer of records.
 
     ``workers`` > 1 runs configurations in that many local processes (each with its share of ``threads``,
-    by default the usable cores: every thread pool of a worker is sized to ``threads // workers``; the
+    by default one thread each: every thread pool of a worker is sized to ``threads // workers``; the
     runs of a process that dies are retried once, each alone, and a second death is logged as its failure);
-    ``scheduler`` (a Dask scheduler's address) runs them on that cluster's workers instead, where Dask
-    reschedules the run of a worker that dies. A run that raises is logged with its traceback in
+    ``scheduler`` (a Dask scheduler's address) runs them on that cluster's workers instead, each run with
+    ``threads`` threads, where Dask reschedules the run of a worker that dies. The thread count is part of
+    each run's id (:class:`~hashbench.runner.RunConfig`). A run that raises is logged with its traceback in
     ``failures.jsonl`` of the store, and the grid goes on. ``report(line, outcome)`` is called once per
     configuration, with outcome "stored" (already there), "ran" or "failed"; ``on_record`` with each newly
     stored record (for tracking).
     """
-    configurations = grid.configurations()
+    threads = threads or workers
+    share = threads if scheduler is not None else max(1, threads // workers)
+    configurations = [dataclasses.replace(config, threads=share) for config in grid.configurations()]
     datasets = {name: load_dataset(name) for name in dict.fromkeys(c.dataset for c in configurations)}
     result, pending, total = GridReport(), {}, len(configurations)
     for number, config in enumerate(configurations, start=1):
@@ -242,8 +244,7 @@ def run_grid(
             finished(number, config, outcome)
         return result
     lost = []  # runs whose local worker process died (the pool breaks for every run in it)
-    threads = threads or usable_cores()
-    with _executor(workers, scheduler, threads) as (submit, completed):
+    with _executor(workers, scheduler) as (submit, completed):
         futures = {submit(_execute_in_worker, config, device, store.checkpoint_dir): (number, config)
                    for number, config in pending.items()}  # fmt: skip
         for future in completed(futures):
@@ -254,7 +255,7 @@ def run_grid(
             else:
                 finished(number, config, error if error is not None else future.result())
     for number, config in lost:  # retried once, each alone, so that a second death is this run's own
-        with _executor(1, None, threads) as (submit, _):
+        with _executor(1, None) as (submit, _):
             future = submit(_execute_in_worker, config, device, store.checkpoint_dir)
             error = future.exception()
         finished(number, config, error if error is not None else future.result())
@@ -262,9 +263,8 @@ def run_grid(
 
 
 @contextmanager
-def _executor(workers: int, scheduler: str | None, threads: int):
-    """``(submit, as_completed)`` of a Dask client of ``scheduler``, or of a pool of ``workers`` processes that
-    share ``threads``."""
+def _executor(workers: int, scheduler: str | None):
+    """``(submit, as_completed)`` of a Dask client of ``scheduler``, or of a pool of ``workers`` processes."""
     if scheduler is not None:
         import distributed
 
@@ -275,9 +275,8 @@ def _executor(workers: int, scheduler: str | None, threads: int):
         with client:
             yield partial(client.submit, pure=False), distributed.as_completed
         return
-    share = max(1, threads // workers)
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=limit_threads, initargs=(share,)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
         yield pool.submit, as_completed
 
 

@@ -10,8 +10,11 @@ time, divided by the wall time, is the mean number of cores that others used. Wh
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -123,6 +126,16 @@ def limit_threads(threads: int) -> Callable[[], None]:
     return restore
 
 
+@contextmanager
+def threads_limited(threads: int) -> Iterator[None]:
+    """Every thread pool sized to ``threads`` inside the block (:func:`limit_threads`), the former sizes after."""
+    restore = limit_threads(threads)
+    try:
+        yield
+    finally:
+        restore()
+
+
 def busy_warning(timing: Timing, cores: int, threads: int, phase: str = "fit") -> str | None:
     """One line when other processes used more of the cores than a run with ``threads`` threads leaves free."""
     if timing.others_cores is None:
@@ -131,4 +144,30 @@ def busy_warning(timing: Timing, cores: int, threads: int, phase: str = "fit") -
     if timing.others_cores <= free + BUSY_TOLERANCE:
         return None
     return (f"the machine was busy: other processes kept {timing.others_cores:.1f} of {cores} cores busy during "
-            f"the {phase}, which ran up to {threads} threads, so its times overstate the method's cost")  # fmt: skip
+            f"the {phase}, which ran up to {threads} threads, so its times overstate the cost")  # fmt: skip
+
+
+_MATRIX_PRODUCT_LOOP = """
+import sys, torch
+torch.set_num_threads(int(sys.argv[1]))
+matrix = torch.randn(512, 512)
+print("busy", flush=True)
+while True:
+    matrix = torch.tanh(matrix @ matrix)
+"""
+
+
+@contextmanager
+def competing_load(threads: int) -> Iterator[None]:
+    """Another process busy inside the block: a torch matrix-product loop with ``threads`` threads, the load
+    that hurts a threaded run most (both processes' pools spin on the same cores). For tests and benchmarks
+    of how timings stand up to a shared machine."""
+    command = [sys.executable, "-c", _MATRIX_PRODUCT_LOOP, str(threads)]
+    loop = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        loop.stdout.readline()  # it has started multiplying
+        yield
+    finally:
+        loop.kill()
+        loop.wait()
+        loop.stdout.close()

@@ -27,7 +27,7 @@ from hashbench.data import CrossModalDataset, is_raw_images
 from hashbench.device import resolve_device
 from hashbench.errors import UsageError
 from hashbench.featurefile import load_feature_file, looks_like_path
-from hashbench.machine import Timing, busy_warning, threads_in_force, timed, usable_cores
+from hashbench.machine import Timing, busy_warning, threads_in_force, threads_limited, timed, usable_cores
 from hashbench.memory import peak_rss_bytes, reset_peak
 from hashbench.method import HashMethod
 from hashbench.metrics import CONVENTIONS, MAP_ONLY, EvalConfig, evaluate
@@ -47,10 +47,14 @@ DB_CODES = ("modality", "unified")
 
 @dataclass(frozen=True)
 class RunConfig:
-    """What identifies a run: method with parameters, dataset, code length, seed, database-code protocol.
+    """What identifies a run: method with parameters, dataset, code length, seed, database-code protocol and
+    thread count.
 
-    ``params_source`` says where the parameters came from (defaults, given, a preset, a tuning file); the
-    record keeps it, but it is not part of the run id: the same parameters make the same codes.
+    ``threads`` sizes every thread pool while the run trains, encodes and scores. It identifies the run
+    because sums split across threads round differently, so a method's codes can change with the thread
+    count (measured: IMH, CMSSH, STMH, DCMH, SSAH and UDSPH). ``params_source`` says where the
+    parameters came from (defaults, given, a preset, a tuning file); the record keeps it, but it is not part
+    of the run id: the same parameters make the same codes.
     """
 
     method: str
@@ -60,6 +64,7 @@ class RunConfig:
     params: dict[str, Any] = field(default_factory=dict)
     db_codes: str = "modality"
     params_source: dict[str, Any] | None = None
+    threads: int = 1
 
 
 @dataclass
@@ -114,6 +119,7 @@ def run_id(config: RunConfig, method: HashMethod, dataset: CrossModalDataset) ->
         "bits": config.bits,
         "seed": config.seed,
         "db_codes": config.db_codes,
+        "threads": config.threads,
         "protocol_version": PROTOCOL_VERSION,
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
@@ -255,12 +261,18 @@ def execute(
     ``backend`` picks the Hamming search and evaluation path (see :mod:`hashbench.search`),
     ``device`` the torch device of deep methods. A resumable method keeps its
     checkpoint in ``checkpoint_dir`` (named by the run id) while it trains;
-    the caller deletes it once the record is stored.
+    the caller deletes it once the record is stored. Every thread pool has ``config.threads`` threads
+    for the run's duration.
     """
     bits = check_bits(config.bits)
     check_db_codes(type(method), config.db_codes)
     device = resolve_device(device)
     check_image_input(dataset, method, config.method)
+    with threads_limited(config.threads):
+        return _execute(config, dataset, method, bits, eval_config, backend, device, checkpoint_dir)
+
+
+def _execute(config, dataset, method, bits, eval_config, backend, device, checkpoint_dir) -> RunResult:
     started = datetime.now(timezone.utc)
     memory_scope = reset_peak()
     train = dataset.train_view(with_labels=method.supervised)
@@ -315,6 +327,7 @@ def execute(
         "bits": bits,
         "seed": config.seed,
         "db_codes": config.db_codes,
+        "threads": config.threads,
         "device": device,
         "search_backend": backend,
         "protocol_version": PROTOCOL_VERSION,

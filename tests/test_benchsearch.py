@@ -8,6 +8,7 @@ import pytest
 from hashbench.benchsearch import naive_knn, naive_map, random_problem
 from hashbench.cli import main
 from hashbench.codes import pack
+from hashbench.machine import competing_load, usable_cores
 from hashbench.metrics import evaluate
 from hashbench.search import knn
 
@@ -40,6 +41,18 @@ def test_bench_search_json_has_every_backend_and_the_ratios(capsys):
         result["map"]["naive"] / result["map"]["builtin"]
     )
     assert result["size"] == {"queries": 30, "database": 2000, "bits": 32, "k": 10}
+    machine = result["machine"]
+    assert machine["usable_cores"] >= 1 and len(machine["load_before"]) == len(machine["load_after"]) == 3
+    assert machine["others_cores"] is None or machine["others_cores"] >= 0
+
+
+def test_bench_search_names_the_load_and_warns_beside_a_busy_competitor(capsys):
+    args = ["bench-search", "--db", "20000", "--queries", "300", "--bits", "64", "--k", "10", "--repeats", "3"]
+    with competing_load(usable_cores()):
+        assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "cores other processes kept busy during the measurement" in captured.out
+    assert "warning: the machine was busy" in captured.err
 
 
 def test_bench_search_table_names_the_backends(capsys):

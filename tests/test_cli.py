@@ -13,6 +13,7 @@ from matfiles import write_h5, write_mat73
 
 from hashbench import registry
 from hashbench.cli import main
+from hashbench.machine import usable_cores
 from hashbench.metrics import evaluate, relevance
 from hashbench.runner import load_dataset
 
@@ -55,7 +56,7 @@ WEAK_ON_WIKI = {"imh": 1.25, "stmh": 1.25}
 
 @pytest.mark.parametrize("method", registry.methods.names())
 def test_run_scores_well_above_chance_on_wiki(method, tmp_path, chance_map):
-    (record,) = run_json(tmp_path, "--method", method, "--bits", "16")
+    (record,) = run_json(tmp_path, "--method", method, "--bits", "16", "--threads", str(usable_cores()))
     assert {"method", "dataset", "bits", "seed", "metrics", "timings"} <= set(record)
     assert (record["method"], record["dataset"], record["bits"], record["seed"]) == (method, "wiki", 16, 0)
     for task in ("i2t", "t2i"):
@@ -118,11 +119,14 @@ def test_list_shows_methods_datasets_and_origin(capsys):
         assert name in out
 
 
-def test_threads_size_every_pool_of_the_run_and_the_record_says_so(tmp_path):
+def test_threads_size_every_pool_of_the_run_and_identify_it(tmp_path):
     run_json(tmp_path, "--method", "cvh", "--bits", "16", "--threads", "1")
     (record_file,) = tmp_path.glob("*.json")
-    machine = json.loads(record_file.read_text())["machine"]
-    assert set(machine["threads"].values()) == {1} and machine["usable_cores"] >= 1
+    record = json.loads(record_file.read_text())
+    assert set(record["machine"]["threads"].values()) == {1} and record["machine"]["usable_cores"] >= 1
+    assert record["threads"] == 1
+    run_json(tmp_path, "--method", "cvh", "--bits", "16", "--threads", "2")  # another run, not the stored one
+    assert sorted(json.loads(path.read_text())["threads"] for path in tmp_path.glob("*.json")) == [1, 2]
 
 
 def test_table_renders_the_store(tmp_path, capsys):

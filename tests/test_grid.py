@@ -151,15 +151,15 @@ def test_a_run_that_raises_is_logged_and_the_grid_goes_on(tmp_path, capsys, monk
 
 def test_worker_processes_store_the_same_records_as_one_process(tmp_path, capsys):
     path = write(tmp_path, SMALL_GRID.replace('name = "cmfh"', 'name = "cvh"'))
-    assert main(["grid", str(path), "--results", str(tmp_path / "one")]) == 0
+    assert main(["grid", str(path), "--results", str(tmp_path / "one"), "--threads", "1"]) == 0
     assert main(["grid", str(path), "--results", str(tmp_path / "two"), "--workers", "2", "--threads", "2"]) == 0
     records, threads = {}, {}
     for folder in ("one", "two"):
         loaded = [json.loads(p.read_text()) for p in sorted((tmp_path / folder).glob("*.json"))]
         records[folder] = {r["run_id"]: r["metrics"] for r in loaded}
-        threads[folder] = {size for r in loaded for size in r["machine"]["threads"].values()}
-    assert len(records["one"]) == 4 and records["one"] == records["two"]
-    assert threads["two"] == {1}  # two workers share the two threads
+        threads[folder] = {size for r in loaded for size in [r["threads"], *r["machine"]["threads"].values()]}
+    assert len(records["one"]) == 4 and records["one"] == records["two"]  # the same ids: one thread per run
+    assert threads["one"] == threads["two"] == {1}  # two workers share the two threads
 
 
 def test_a_killed_grid_resumes_without_losing_or_duplicating_a_record(tmp_path):
