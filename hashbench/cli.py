@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import fnmatch
 import io
 import json
 import os
@@ -131,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--threads", type=POSITIVE, default=1, help=RUN_THREADS_HELP)
     tune.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    commands.add_parser("list", help="registered methods and datasets, with their origin")
+    listing = commands.add_parser("list", help="registered methods and datasets, with their origin")
+    listing.add_argument("patterns", nargs="*", metavar="PATTERN", help="only names matching these, e.g. 'seph-*'")
 
     table = commands.add_parser("table", help="comparison table of the results store")
     table.add_argument("--results", default="results")
@@ -285,6 +287,10 @@ def _command_tune(args: argparse.Namespace) -> None:
         print(f"  {key} = {value!r}")
 
 
+def _listed(name: str, patterns: list[str]) -> bool:
+    return not patterns or any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+
+
 def _command_list(args: argparse.Namespace) -> None:
     rows = [
         [
@@ -299,6 +305,7 @@ def _command_list(args: argparse.Namespace) -> None:
             entry.origin,
         ]
         for entry in registry.methods.entries()
+        if _listed(entry.name, args.patterns)
     ]
     rows += [
         [
@@ -313,7 +320,11 @@ def _command_list(args: argparse.Namespace) -> None:
             entry.origin,
         ]
         for entry in registry.datasets.entries()
+        if _listed(entry.name, args.patterns)
     ]
+    if not rows:
+        names = ", ".join([*registry.methods.names(), *registry.datasets.names()])
+        raise UsageError(f"list {' '.join(args.patterns)}: no method or dataset name matches; the names: {names}")
     print(
         tabulate(
             rows,

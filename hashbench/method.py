@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from hashbench.data import TrainView
-from hashbench.errors import UsageError
+from hashbench.errors import UsageError, expected_one_of
 from hashbench.space import SearchSpace
 
 
@@ -78,7 +78,7 @@ class HashMethod:
         if unknown:
             raise UsageError(
                 f"parameter {unknown[0]!r} is not a parameter of method {self.name!r}; "
-                f"expected one of: {', '.join(sorted(known)) or '(none)'}"
+                f"{expected_one_of(unknown[0], known)}"
             )
         self.params = self.Params(**params)
 
@@ -133,8 +133,7 @@ def parse_param(method_class: type[HashMethod], assignment: str) -> tuple[str, A
         raise UsageError(f"--param {assignment!r}: expected key=value")
     if key not in fields:
         raise UsageError(
-            f"--param {key!r} is not a parameter of method {method_class.name!r}; "
-            f"expected one of: {', '.join(sorted(fields)) or '(none)'}"
+            f"--param {key!r} is not a parameter of method {method_class.name!r}; {expected_one_of(key, fields)}"
         )
     default = fields[key].default
     return key, _convert(key, raw, default)

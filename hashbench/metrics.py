@@ -28,6 +28,7 @@ Conventions (recorded in every run record as :data:`CONVENTIONS`):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,6 +47,15 @@ CONVENTIONS = {
 }
 
 DEFAULT_PRECISION_AT = (1, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+
+#: The scalar metrics where a larger value is better. ``queries_without_relevant`` is not one: it counts queries
+#: whose labels match no database item, a property of the labels, not of the codes.
+RANKED_METRICS = re.compile(r"map|map_tie_aware|map@\d+|p@r\d+")
+
+
+def ranks_methods(metric: str) -> bool:
+    """Whether a larger ``metric`` is better, so that a table can mark the best method (:data:`RANKED_METRICS`)."""
+    return RANKED_METRICS.fullmatch(metric) is not None
 
 
 @dataclass(frozen=True)

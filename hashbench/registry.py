@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
 
-from hashbench.errors import UsageError
+from hashbench.errors import UsageError, expected_one_of
 
 T = TypeVar("T")
 
@@ -73,7 +73,7 @@ class Registry(Generic[T]):
         """The registry entry called ``name``, with its origin."""
         self._load()
         if name not in self._entries:
-            raise UsageError(f"unknown {self.kind} {name!r}; expected one of: {', '.join(self.names())}")
+            raise UsageError(f"unknown {self.kind} {name!r}; {expected_one_of(name, self.names())}")
         return self._entries[name]
 
     def names(self) -> list[str]:

@@ -5,8 +5,10 @@ each cell the mean (± sample standard deviation) over seeds. A cell is shown
 only when every seed that the store holds for its method and dataset finished
 (at any code length or task); otherwise
 it reads ``– (k/n seeds)``, never an average of what happened to finish. The
-best complete mean of each column is bold, within each database-code protocol: rows with unified database
-codes (``method [unified]``) come after the per-modality rows and are ranked among themselves.
+largest complete mean of each column is bold (for the metrics where larger is better,
+:func:`hashbench.metrics.ranks_methods`; none for ``queries_without_relevant``), within each
+database-code protocol: rows with unified database codes (``method [unified]``) come after the per-modality
+rows and are ranked among themselves.
 
 With ``against=METHOD`` each cell is also tested against that method's cell, paired by seed (a paired t-test,
 or Wilcoxon's signed-rank test, over the seeds both hold, at least two): a dagger marks p < 0.05. With three
@@ -24,6 +26,7 @@ from scipy import stats
 from tabulate import tabulate
 
 from hashbench.errors import UsageError
+from hashbench.metrics import ranks_methods
 from hashbench.published import beside_published
 from hashbench.store import method_label
 
@@ -67,7 +70,7 @@ def summarise(
     summary["complete"] = summary["seeds"] == summary["expected_seeds"]
     # the best of each column within each database-code protocol: the two protocols are not comparable
     best = summary[summary["complete"]].groupby(["db_codes", "dataset", "task", "bits"])["mean"].transform("max")
-    summary["best"] = summary["complete"] & (summary["mean"] == best.reindex(summary.index))
+    summary["best"] = ranks_methods(metric) & summary["complete"] & (summary["mean"] == best.reindex(summary.index))
     if against is not None:
         summary["p_value"] = (
             paired_p_values(chosen, against, test)

@@ -129,6 +129,14 @@ def test_threads_size_every_pool_of_the_run_and_identify_it(tmp_path):
     assert sorted(json.loads(path.read_text())["threads"] for path in tmp_path.glob("*.json")) == [1, 2]
 
 
+def test_list_filters_by_shell_patterns_and_an_unmatched_pattern_is_one_line(capsys):
+    assert main(["list", "seph-*", "wiki"]) == 0
+    names = [line.split("|")[2].strip() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert names == ["seph-km", "seph-rnd", "wiki"]
+    assert main(["list", "zz*"]) == 2
+    assert capsys.readouterr().err.startswith("hashbench: error: list zz*: no method or dataset name matches")
+
+
 def test_table_renders_the_store(tmp_path, capsys):
     main(["run", "--method", "cmfh", "--bits", "16", "--results", str(tmp_path)])
     capsys.readouterr()

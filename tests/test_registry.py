@@ -17,10 +17,19 @@ def test_builtin_methods_and_datasets_are_registered():
     assert registry.methods.entry("cmfh").origin == "built-in"
 
 
-def test_unknown_name_lists_the_known_ones():
-    with pytest.raises(UsageError, match="unknown method 'cmhf'; expected one of: ") as error:
+def test_unknown_name_suggests_the_close_ones_and_lists_the_known_ones():
+    with pytest.raises(
+        UsageError, match=r"unknown method 'cmhf'; did you mean [^?]*'cmfh'[^?]*\? expected one of: "
+    ) as error:
         registry.methods.get("cmhf")
     assert str(error.value).endswith(", ".join(registry.methods.names()))
+    with pytest.raises(UsageError, match="unknown dataset 'nothing-alike'; expected one of: "):
+        registry.datasets.get("nothing-alike")
+
+
+def test_an_unknown_parameter_suggests_the_close_ones():
+    with pytest.raises(UsageError, match=r"'iter' is not a parameter of method 'cmfh'; did you mean 'iters'\?"):
+        registry.methods.get("cmfh")(iter=3)
 
 
 def test_a_second_plugin_under_the_same_name_is_rejected():

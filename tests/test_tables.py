@@ -48,6 +48,12 @@ def test_an_incomplete_cell_is_shown_missing_and_never_wins():
     assert "**0.3100 ± 0.0141**" in markdown
 
 
+def test_a_metric_that_does_not_rank_methods_marks_no_best():
+    counts = RUNS.assign(metric="queries_without_relevant")
+    assert "**" not in render(counts, metric="queries_without_relevant")
+    assert "**" in render(RUNS.assign(metric="map@50"), metric="map@50")
+
+
 def test_latex_marks_the_best_in_bold_and_escapes():
     latex = render(RUNS, fmt="latex")
     assert r"\textbf{0.3100 $\pm$ 0.0141}" in latex
