@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from hashbench.codes import as_words
+
 try:
     import numba
     from numba import types
@@ -222,8 +224,4 @@ if AVAILABLE:
 
 def label_words(labels: np.ndarray) -> np.ndarray:
     """Boolean labels (n x classes) as uint64 bitmasks (n x ceil(classes / 64)), for the kernels."""
-    packed = np.packbits(labels.astype(np.uint8), axis=1, bitorder="little")
-    pad = -packed.shape[1] % 8
-    if pad:
-        packed = np.pad(packed, ((0, 0), (0, pad)))
-    return np.ascontiguousarray(packed).view(np.uint64)
+    return as_words(np.packbits(labels.astype(np.uint8), axis=1, bitorder="little"))
