@@ -119,7 +119,7 @@ def test_list_shows_methods_datasets_and_origin(capsys):
         assert name in out
 
 
-def test_threads_size_every_pool_of_the_run_and_identify_it(tmp_path):
+def test_threads_size_every_pool_of_the_run_and_identify_it(tmp_path, capsys):
     run_json(tmp_path, "--method", "cvh", "--bits", "16", "--threads", "1")
     (record_file,) = tmp_path.glob("*.json")
     record = json.loads(record_file.read_text())
@@ -127,6 +127,9 @@ def test_threads_size_every_pool_of_the_run_and_identify_it(tmp_path):
     assert record["threads"] == 1
     run_json(tmp_path, "--method", "cvh", "--bits", "16", "--threads", "2")  # another run, not the stored one
     assert sorted(json.loads(path.read_text())["threads"] for path in tmp_path.glob("*.json")) == [1, 2]
+    assert main(["table", "--results", str(tmp_path)]) == 0  # a row each: their codes may differ
+    rows = [line.split("|")[1].strip() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert rows == ["cvh", "cvh (threads=2)"]
 
 
 def test_list_filters_by_shell_patterns_and_an_unmatched_pattern_is_one_line(capsys):
