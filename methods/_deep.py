@@ -26,7 +26,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
@@ -142,13 +142,20 @@ class DeepMethod(HashMethod):
 
 
 def check_deep_params(params: DeepParams) -> None:
-    """Usage errors for shared parameters out of range."""
+    """Usage errors for shared parameters out of range, and for a method's learning rates (``lr_*``: positive;
+    ``lr_decay``: at least 1), at construction rather than when training starts."""
     if params.epochs < 1 or params.batch_size < 1:
         raise UsageError(f"epochs={params.epochs}, batch_size={params.batch_size}: expected positive integers")
     if not 0.0 <= params.val_fraction < 1.0:
         raise UsageError(f"val_fraction={params.val_fraction}: expected a number in [0, 1)")
     if params.backbone != "none" and params.backbone not in BACKBONES:
         raise UsageError(f"backbone={params.backbone!r}: expected none or one of {', '.join(BACKBONES)}")
+    for name in (f.name for f in fields(params) if f.name.startswith("lr_")):  # a method's learning rates
+        value = getattr(params, name)
+        if name == "lr_decay" and not value >= 1:
+            raise UsageError(f"lr_decay={value}: expected a factor >= 1 (the rates fall to start / lr_decay)")
+        if name != "lr_decay" and isinstance(value, int | float) and not value > 0:
+            raise UsageError(f"{name}={value}: expected a positive learning rate")
 
 
 def require_labels(train: TrainView, method: str) -> np.ndarray:

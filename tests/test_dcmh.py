@@ -162,6 +162,18 @@ def test_bad_shared_parameters_are_usage_errors(wiki_train):
         Dcmh(optimizer="rmsprop")  # refused when the method is made, not hours into a grid
 
 
+@pytest.mark.parametrize(
+    ("method", "params", "message"),
+    [("dcmh", {"lr_image": -1.0}, "lr_image=-1.0: expected a positive learning rate"),
+     ("dcmh", {"lr_decay": 0.5}, "lr_decay=0.5: expected a factor >= 1"),
+     ("ssah", {"lr_discriminator": 0.0}, "lr_discriminator=0.0: expected a positive learning rate"),
+     ("ugach", {"lr_generator": -1e-4}, "lr_generator=-0.0001: expected a positive learning rate")],
+)  # fmt: skip
+def test_learning_rates_are_checked_when_a_deep_method_is_made(method, params, message):
+    with pytest.raises(UsageError, match=message):
+        registry.methods.get(method)(**params)
+
+
 def test_the_papers_preset_runs_sgd_at_its_rates_with_the_linear_image_head(wiki_train):
     paper = {**Dcmh.presets["paper"], "epochs": 2, "text_hidden": 64}
     method = Dcmh(**paper).fit(wiki_train, 16, seed=0)
