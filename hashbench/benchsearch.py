@@ -9,7 +9,6 @@ ratios naive/built-in and faiss/built-in.
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from collections.abc import Callable
@@ -19,7 +18,7 @@ import numpy as np
 
 from hashbench import kernels
 from hashbench.codes import as_words, pack
-from hashbench.machine import busy_warning, threads_in_force, timed, usable_cores
+from hashbench.machine import machine_before, machine_state, timed
 from hashbench.metrics import MAP_ONLY, evaluate
 from hashbench.search import knn, resolve_backend
 
@@ -102,19 +101,10 @@ def _faiss_available() -> bool:
 
 def run(problem: Problem, k: int, repeats: int = 3, naive_repeats: int = 1) -> dict:
     """Median seconds per backend for kNN and full mAP, the ratios, and the machine's state during the
-    measurement (``machine``: usable cores, thread pools, load average, the cores others kept busy, and the
-    busy warning, if any), as a JSON-ready dict."""
-    cores, load_before = usable_cores(), os.getloadavg()
+    measurement (``machine``: :func:`hashbench.machine.machine_state`), as a JSON-ready dict."""
+    before = machine_before()
     result, timing = timed(_measure, problem, k, repeats, naive_repeats)
-    threads = threads_in_force()
-    result["machine"] = {
-        "usable_cores": cores,
-        "threads": threads,
-        "load_before": list(load_before),
-        "load_after": list(os.getloadavg()),
-        "others_cores": timing.others_cores,
-        "busy_warning": busy_warning(timing, cores, max(threads.values(), default=1), phase="measurement"),
-    }
+    result["machine"] = machine_state(before, timing, "measurement")
     return result
 
 

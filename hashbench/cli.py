@@ -46,11 +46,13 @@ DB_CODES_HELP = (
     "database codes: 'modality' (default: each modality hashed from itself) or 'unified' (one code per item "
     "from both modalities, for methods that have it)"
 )
-THREADS_POLICY = "default 1: codes that do not depend on the core count, timings that hold up beside other jobs"
-RUN_THREADS_HELP = f"threads of every pool (BLAS, OpenMP, torch, numba) in each run, part of its id ({THREADS_POLICY})"
+THREADS_WHY = "codes that do not depend on the core count, timings that hold up beside other jobs"
+RUN_THREADS_HELP = (
+    f"threads of every pool (BLAS, OpenMP, torch, numba) in each run, part of its id (default 1: {THREADS_WHY})"
+)
 GRID_THREADS_HELP = (
-    f"threads of every pool (BLAS, OpenMP, torch, numba), shared by the workers: each run gets N // workers, part "
-    f"of its id ({THREADS_POLICY.replace('default 1', 'default: one per run')})"
+    "threads of every pool (BLAS, OpenMP, torch, numba), shared by the workers: each run gets N // workers, part "
+    f"of its id (default: one per run: {THREADS_WHY})"
 )
 BENCH_THREADS_HELP = "threads of every pool (BLAS, OpenMP, torch, numba; default: the cores this process may use)"
 MLFLOW_HELP = "also log each new run to MLflow (pip install hashbench[mlflow]; MLFLOW_TRACKING_URI picks the store)"
@@ -395,7 +397,8 @@ def _command_bench_search(args: argparse.Namespace) -> None:
         f"built-in = {result['builtin_backend']}; median seconds"
     )
     machine = result["machine"]
-    others = "not measurable here" if machine["others_cores"] is None else f"{machine['others_cores']:.2f}"
+    others = machine["others_cores_during_measurement"]
+    others = "not measurable here" if others is None else f"{others:.2f}"
     print(
         f"machine: {machine['usable_cores']} usable cores, thread pools {machine['threads']}; cores other processes "
         f"kept busy during the measurement: {others}; load average {machine['load_before'][0]:.2f} before, "

@@ -126,6 +126,23 @@ def limit_threads(threads: int) -> Callable[[], None]:
     return restore
 
 
+def machine_before() -> dict[str, Any]:
+    """What a record keeps of the machine before a timed phase: usable cores, thread pools, load average."""
+    return {"usable_cores": usable_cores(), "threads": threads_in_force(), "load_before": list(os.getloadavg())}
+
+
+def machine_state(before: dict[str, Any], timing: Timing, phase: str) -> dict[str, Any]:
+    """The machine block of a record: ``before`` (:func:`machine_before`), the load average now, the cores other
+    processes kept busy during ``phase`` and its busy warning (None when the machine was quiet enough)."""
+    threads = max(before["threads"].values(), default=1)
+    return {
+        **before,
+        "load_after": list(os.getloadavg()),
+        f"others_cores_during_{phase}": timing.others_cores,
+        "busy_warning": busy_warning(timing, before["usable_cores"], threads, phase),
+    }
+
+
 @contextmanager
 def threads_limited(threads: int) -> Iterator[None]:
     """Every thread pool sized to ``threads`` inside the block (:func:`limit_threads`), the former sizes after."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from hashbench.data import CrossModalDataset, is_raw_images
 from hashbench.device import resolve_device
 from hashbench.errors import UsageError
 from hashbench.featurefile import load_feature_file, looks_like_path
-from hashbench.machine import Timing, busy_warning, threads_in_force, threads_limited, timed, usable_cores
+from hashbench.machine import Timing, machine_before, machine_state, threads_limited, timed
 from hashbench.memory import peak_rss_bytes, reset_peak
 from hashbench.method import HashMethod
 from hashbench.metrics import CONVENTIONS, MAP_ONLY, EvalConfig, evaluate
@@ -279,7 +278,7 @@ def _execute(config, dataset, method, bits, eval_config, backend, device, checkp
     identity = run_id(config, method, dataset)
     if checkpoint_dir is not None and method.resumable:
         method.checkpoint_path = checkpoint_path(checkpoint_dir, identity)
-    cores, threads, load_before = usable_cores(), threads_in_force(), os.getloadavg()
+    before = machine_before()
     _, fit_timing = timed(lambda: method.fit(train, bits, seed=config.seed, device=device))
 
     codes, encode_timings = {}, {}
@@ -307,7 +306,6 @@ def _execute(config, dataset, method, bits, eval_config, backend, device, checkp
         metrics[task], curves[task], metric_seconds[task] = evaluation.metrics, evaluation.curves, metric_timing.wall_s
     fit_on_training = training_fit(method, dataset, bits, config.db_codes, backend)
     search_seconds = {task: timing.wall_s for task, timing in search_timings.items()}
-    busy = busy_warning(fit_timing, cores, max(threads.values(), default=1))
 
     n_query, n_database = dataset.query.size, dataset.database.size
     total_search = sum(search_seconds.values())
@@ -351,14 +349,7 @@ def _execute(config, dataset, method, bits, eval_config, backend, device, checkp
             "comparisons_per_s": len(TASKS) * n_query * n_database / total_search if total_search > 0 else None,
             "metrics_s": metric_seconds,
         },
-        "machine": {
-            "usable_cores": cores,
-            "threads": threads,
-            "load_before": list(load_before),
-            "load_after": list(os.getloadavg()),
-            "others_cores_during_fit": fit_timing.others_cores,
-            "busy_warning": busy,
-        },
+        "machine": machine_state(before, fit_timing, "fit"),
         "code_bytes": {"query": codes["query_image"].nbytes, "database": codes["database_text"].nbytes},
         "peak_rss_bytes": peak_rss_bytes(),
         "peak_rss_scope": memory_scope,
