@@ -1,4 +1,5 @@
-"""The ``hashbench`` command: run, grid, datasets, list, table, plot, check, check-dataset, bench-search, new.
+"""The ``hashbench`` command: run, evaluate, grid, datasets, list, table, plot, check, check-dataset, bench-search,
+new.
 
 A :class:`~hashbench.errors.UsageError` (or a bad argument) ends the command
 with one line on stderr and exit status 2; nothing is written for that run.
@@ -26,6 +27,7 @@ from hashbench.conformance import RULES, check_dataset, check_method
 from hashbench.device import DEVICES
 from hashbench.errors import UsageError
 from hashbench.experiment import run_stored
+from hashbench.external import evaluate_codes
 from hashbench.featurefile import looks_like_path
 from hashbench.grid import load_grid, run_grid
 from hashbench.machine import limit_threads, usable_cores
@@ -98,6 +100,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--device", choices=DEVICES, default="cpu", help="torch device of deep methods (default cpu: deterministic)"
     )
     run.add_argument(
+        "--search-backend", choices=BACKENDS, default="auto", help="Hamming search and evaluation path (default auto)"
+    )
+
+    external = commands.add_parser("evaluate", help="score codes made elsewhere as a run is scored (no training)")
+    external.add_argument("--codes", required=True, metavar="FILE",
+                          help="the query and database codes of both modalities: .npz, .mat or .h5 in hashbench's, "
+                          "DCMH/SSAH's (qBX qBY rBX rBY) or DJSRH's (qu_BI qu_BT re_BI re_BT) layout")  # fmt: skip
+    external.add_argument("--dataset", default="wiki", help="the dataset whose query and database splits they code")
+    external.add_argument("--name", help="the method's name in tables (default: the file's stem)")
+    external.add_argument("--bits", type=_bits, help="code length of packed codes, when not 8 x their bytes")
+    external.add_argument("--seed", type=SEED, default=0, help="the seed the codes were made with (a label)")
+    external.add_argument("--results", default="results", help="results folder (default ./results)")
+    external.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    external.add_argument(
         "--search-backend", choices=BACKENDS, default="auto", help="Hamming search and evaluation path (default auto)"
     )
 
@@ -197,7 +213,7 @@ def _summary_rows(records: list[dict]) -> list[dict]:
             "seed": r["seed"],
             "i2t_map": round(r["metrics"]["i2t"]["map"], 4),
             "t2i_map": round(r["metrics"]["t2i"]["map"], 4),
-            "fit_s": round(r["timings"]["fit_s"], 3),
+            "fit_s": None if r["timings"]["fit_s"] is None else round(r["timings"]["fit_s"], 3),
             "stored": r["stored"],
         }
         for r in records
@@ -225,9 +241,13 @@ def _command_run(args: argparse.Namespace) -> None:
     for record in records:
         for warning in run_warnings(record) if record["stored"] != "already there" else []:
             print(f"hashbench: warning: {warning}", file=sys.stderr)
-    if args.format == "json":
+    _print_records(records, args.format)
+
+
+def _print_records(records: list[dict], fmt: str) -> None:
+    if fmt == "json":
         print(json.dumps([{k: v for k, v in r.items() if k != "stored"} for r in records], indent=1))
-    elif args.format == "csv":
+    elif fmt == "csv":
         rows = _summary_rows(records)
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=list(rows[0]))
@@ -236,6 +256,16 @@ def _command_run(args: argparse.Namespace) -> None:
         print(out.getvalue(), end="")
     else:
         print(tabulate(_summary_rows(records), headers="keys", tablefmt="github"))
+
+
+def _command_evaluate(args: argparse.Namespace) -> None:
+    dataset = load_dataset(args.dataset)
+    record, codes = evaluate_codes(
+        args.codes, dataset, args.name, bits=args.bits, seed=args.seed, backend=args.search_backend
+    )
+    store = ResultsStore(args.results)
+    record = store.write(record, codes)
+    _print_records([{**record, "stored": str(store.path_of(record["run_id"]))}], args.format)
 
 
 def _command_grid(args: argparse.Namespace) -> int:
@@ -434,6 +464,7 @@ def _command_new(args: argparse.Namespace) -> None:
 
 COMMANDS = {
     "run": _command_run,
+    "evaluate": _command_evaluate,
     "grid": _command_grid,
     "tune": _command_tune,
     "list": _command_list,

@@ -223,6 +223,54 @@ def task_maps(
     return maps
 
 
+@dataclass
+class Scores:
+    """The scores of one set of codes: per task (i2t, t2i) its metrics and curves, and the timed search."""
+
+    metrics: dict[str, dict[str, float]]
+    curves: dict[str, dict[str, Any]]
+    timings: dict[str, Any]
+
+
+def score_codes(
+    codes: dict[str, np.ndarray],
+    dataset: CrossModalDataset,
+    bits: int,
+    eval_config: EvalConfig | None = None,
+    backend: str = "auto",
+) -> Scores:
+    """Search and score packed ``codes`` (``query_image``, ``query_text``, ``database_image``,
+    ``database_text``) against the dataset's query and database labels, for every task of :data:`TASKS`.
+
+    The search of the ``SEARCH_K`` nearest items is timed (wall and CPU) after a warm-up query, and so is each
+    task's evaluation. Runs and external codes (:mod:`hashbench.external`) are scored by this one function.
+    """
+    query_labels, database_labels = dataset.split_labels("query"), dataset.split_labels("database")
+    n_query, n_database = len(query_labels), len(database_labels)
+    metrics, curves, search_timings, metric_seconds = {}, {}, {}, {}
+    for task, (query_modality, database_modality) in TASKS.items():
+        query_codes, item_codes = codes[f"query_{query_modality}"], codes[f"database_{database_modality}"]
+        knn(query_codes[:1], item_codes, SEARCH_K, backend=backend)  # warm-up (and numba compilation)
+        _, search_timings[task] = timed(lambda q=query_codes, d=item_codes: knn(q, d, SEARCH_K, backend=backend))
+        evaluation, metric_timing = timed(
+            lambda q=query_codes, d=item_codes: evaluate(
+                q, d, query_labels, database_labels, bits, eval_config, backend=backend
+            )
+        )
+        metrics[task], curves[task], metric_seconds[task] = evaluation.metrics, evaluation.curves, metric_timing.wall_s
+    search_seconds = {task: timing.wall_s for task, timing in search_timings.items()}
+    total_search, searches = sum(search_seconds.values()), len(TASKS) * n_query
+    timings = {
+        "search_cpu_s_per_query": sum(timing.cpu_s for timing in search_timings.values()) / searches,
+        "search_k": min(SEARCH_K, n_database),
+        "search_s": search_seconds,
+        "search_s_per_query": total_search / searches,
+        "comparisons_per_s": searches * n_database / total_search if total_search > 0 else None,
+        "metrics_s": metric_seconds,
+    }
+    return Scores(metrics, curves, timings)
+
+
 def _git_revision() -> str | None:
     try:
         out = subprocess.run(
@@ -235,7 +283,8 @@ def _git_revision() -> str | None:
     return out.stdout.strip() or None
 
 
-def _versions() -> dict[str, str | None]:
+def versions() -> dict[str, str | None]:
+    """Versions of hashbench, Python, numpy and torch, and the git revision, for a record."""
     torch = sys.modules.get("torch")
     return {
         "hashbench": __version__,
@@ -291,24 +340,10 @@ def _execute(config, dataset, method, bits, eval_config, backend, device, checkp
     for modality in ("image", "text"):
         codes[f"database_{modality}"] = database[modality]
 
-    query_labels, database_labels = dataset.split_labels("query"), dataset.split_labels("database")
     backend = resolve_backend(backend)
-    metrics, curves, search_timings, metric_seconds = {}, {}, {}, {}
-    for task, (query_modality, database_modality) in TASKS.items():
-        query_codes, item_codes = codes[f"query_{query_modality}"], codes[f"database_{database_modality}"]
-        knn(query_codes[:1], item_codes, SEARCH_K, backend=backend)  # warm-up (and numba compilation)
-        _, search_timings[task] = timed(lambda q=query_codes, d=item_codes: knn(q, d, SEARCH_K, backend=backend))
-        evaluation, metric_timing = timed(
-            lambda q=query_codes, d=item_codes: evaluate(
-                q, d, query_labels, database_labels, bits, eval_config, backend=backend
-            )
-        )
-        metrics[task], curves[task], metric_seconds[task] = evaluation.metrics, evaluation.curves, metric_timing.wall_s
+    scores = score_codes(codes, dataset, bits, eval_config, backend)
     fit_on_training = training_fit(method, dataset, bits, config.db_codes, backend)
-    search_seconds = {task: timing.wall_s for task, timing in search_timings.items()}
-
     n_query, n_database = dataset.query.size, dataset.database.size
-    total_search = sum(search_seconds.values())
     record = {
         "run_id": identity,
         "method": config.method,
@@ -330,8 +365,8 @@ def _execute(config, dataset, method, bits, eval_config, backend, device, checkp
         "search_backend": backend,
         "protocol_version": PROTOCOL_VERSION,
         "conventions": CONVENTIONS,
-        "metrics": metrics,
-        "curves": curves,
+        "metrics": scores.metrics,
+        "curves": scores.curves,
         "fit_info": method.fit_info(),
         "training_fit": fit_on_training,
         "warnings": method.fit_warnings(),
@@ -339,21 +374,16 @@ def _execute(config, dataset, method, bits, eval_config, backend, device, checkp
             "fit_s": fit_timing.wall_s,
             "fit_cpu_s": fit_timing.cpu_s,
             "encode_database_cpu_s_per_item": encode_timings["database"].cpu_s / n_database,
-            "search_cpu_s_per_query": sum(timing.cpu_s for timing in search_timings.values()) / (len(TASKS) * n_query),
             "encode_query_image_s_per_item": encode_seconds["query_image"] / n_query,
             "encode_query_text_s_per_item": encode_seconds["query_text"] / n_query,
             "encode_database_s_per_item": encode_seconds["database"] / n_database,
-            "search_k": min(SEARCH_K, n_database),
-            "search_s": search_seconds,
-            "search_s_per_query": total_search / (len(TASKS) * n_query),
-            "comparisons_per_s": len(TASKS) * n_query * n_database / total_search if total_search > 0 else None,
-            "metrics_s": metric_seconds,
+            **scores.timings,
         },
         "machine": machine_state(before, fit_timing, "fit"),
         "code_bytes": {"query": codes["query_image"].nbytes, "database": codes["database_text"].nbytes},
         "peak_rss_bytes": peak_rss_bytes(),
         "peak_rss_scope": memory_scope,
-        "versions": _versions(),
+        "versions": versions(),
         "started_at": started.isoformat(),
         "finished_at": datetime.now(timezone.utc).isoformat(),
     }

@@ -60,12 +60,14 @@ def db_codes_of(record: dict[str, Any]) -> str:
 
 def method_label(record: dict[str, Any]) -> str:
     """The method as tables and plots name it: with its non-default parameters, a thread count other than
-    one (it changes some methods' codes, so such runs are rows of their own) and, for unified database codes,
-    the protocol, e.g. ``seph-km (anchors=300, threads=2) [unified]``."""
+    one (it changes some methods' codes, so such runs are rows of their own), for unified database codes the
+    protocol, e.g. ``seph-km (anchors=300, threads=2) [unified]``, and for codes made elsewhere (``hashbench
+    evaluate``) ``[external]``."""
     threads = record.get("threads", 1)
     details = [part for part in (record.get("variant"), f"threads={threads}" if threads != 1 else "") if part]
     label = record["method"] + (f" ({', '.join(details)})" if details else "")
-    return label + (" [unified]" if db_codes_of(record) == "unified" else "")
+    label += " [unified]" if db_codes_of(record) == "unified" else ""
+    return label + (" [external]" if "external" in record else "")
 
 
 def record_name(record: dict[str, Any]) -> str:

@@ -198,9 +198,11 @@ CLOCKS = {
 def timings(records: list[dict], clock: str = "wall") -> pd.DataFrame:
     """Mean timings over seeds per (method, dataset, bits): fit, encoding per item, search per query (wall or
     CPU seconds, ``clock``), the memory of the database codes, and how many of the runs warned that the machine
-    was busy (their times overstate)."""
+    was busy (their times overstate). Codes scored by ``hashbench evaluate`` were not trained here and have no
+    row."""
     if clock not in CLOCKS:
         raise UsageError(f"timings clock {clock!r}: expected one of {', '.join(CLOCKS)}")
+    records = [record for record in records if "external" not in record]
     if not records:
         raise UsageError("no records: the results folder holds no run to time")
     fields = CLOCKS[clock]
