@@ -1,5 +1,5 @@
-"""The ``hashbench`` command: run, evaluate, grid, datasets, list, table, plot, check, check-dataset, bench-search,
-new.
+"""The ``hashbench`` command: run, evaluate, grid, datasets, list, table, plot, report, check, check-dataset,
+bench-search, new.
 
 A :class:`~hashbench.errors.UsageError` (or a bad argument) ends the command
 with one line on stderr and exit status 2; nothing is written for that run.
@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import pandas as pd
 from tabulate import tabulate
 from tqdm.auto import tqdm
 
@@ -35,6 +36,7 @@ from hashbench.method import parse_param
 from hashbench.plots import FIGURE_FORMATS, plot_curves
 from hashbench.prepared import DATA_ENV
 from hashbench.published import load_published
+from hashbench.report import write_site
 from hashbench.runner import DB_CODES, MAX_BITS, RunConfig, load_dataset, run_warnings
 from hashbench.scaffold import scaffold
 from hashbench.search import BACKENDS
@@ -169,7 +171,15 @@ def build_parser() -> argparse.ArgumentParser:
     plot = commands.add_parser("plot", help="PR and precision@K curves of the results store, per dataset/task/bits")
     plot.add_argument("--results", default="results")
     plot.add_argument("--out", default="plots", help="folder for the figures (default ./plots)")
-    plot.add_argument("--format", nargs="+", default=list(FIGURE_FORMATS), help="png and/or pdf (default both)")
+    plot.add_argument("--format", nargs="+", choices=FIGURE_FORMATS, default=["png", "pdf"],
+                      help="png, pdf and/or svg (default png and pdf)")  # fmt: skip
+
+    report = commands.add_parser("report", help="the results store as a static site: tables, curves, method pages")
+    report.add_argument("--results", default="results")
+    report.add_argument("--out", default="site", help="folder of the site (default ./site); open its index.html")
+    report.add_argument(
+        "--published", nargs="+", default=[], metavar="SOURCE", help="published tables beside the reproduced rows"
+    )
 
     check = commands.add_parser("check", help="conformance check of a method plug-in")
     check.add_argument("method")
@@ -391,6 +401,12 @@ def _command_plot(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
 
 
+def _command_report(args: argparse.Namespace) -> None:
+    published = pd.concat([load_published(source) for source in args.published]) if args.published else None
+    written = write_site(ResultsStore(args.results).records(), args.out, results=args.results, published=published)
+    print(f"wrote {len(written)} files; open {Path(args.out) / 'index.html'}")
+
+
 def _report(what: str, violations: list) -> int:
     for violation in violations:
         print(f"FAIL {violation}")
@@ -470,6 +486,7 @@ COMMANDS = {
     "list": _command_list,
     "table": _command_table,
     "plot": _command_plot,
+    "report": _command_report,
     "check": _command_check,
     "check-dataset": _command_check_dataset,
     "bench-search": _command_bench_search,

@@ -2,7 +2,9 @@
 
 One figure per (dataset, task, bits), two panels, one line per method (a variant is a method of its own), each
 point the mean over the seeds the store holds. Lines differ in marker and dash as well as colour, so that a
-grey-scale print still tells them apart. Figures are written atomically, as PNG and PDF.
+grey-scale print still tells them apart. Figures are written atomically, as PNG, PDF or SVG (SVG without a date
+and with fixed element ids, so that the same records give the same file). Deep methods' training losses per
+epoch get a figure of their own (:func:`plot_losses`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ import pandas as pd
 from hashbench.errors import UsageError
 from hashbench.store import atomic_write, method_label
 
-FIGURE_FORMATS = ("png", "pdf")
+FIGURE_FORMATS = ("png", "pdf", "svg")
+#: What each format's metadata holds: no date, so the same records give the same file; SVG none at all, so a
+#: report's figures name no web address (matplotlib's default metadata names its home page).
+_METADATA = {"svg": dict.fromkeys(("Date", "Creator", "Format", "Type")), "pdf": {"CreationDate": None}, "png": {}}
 _MARKERS = ("o", "s", "^", "D", "v", "x", "+", "*", "<", ">", "p", "h")
 _DASHES = ("-", "--", ":", "-.")
 
@@ -44,16 +49,27 @@ def mean_curves(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.groupby(keys, sort=True)[["precision", "recall"]].mean().reset_index()
 
 
-def plot_curves(records: list[dict], out_dir: str | Path, formats: tuple[str, ...] = FIGURE_FORMATS) -> list[Path]:
-    """Write one figure per (dataset, task, bits) into ``out_dir``; return the files written."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
+    matplotlib.rcParams["svg.hashsalt"] = "hashbench"
     from matplotlib import pyplot
 
+    return pyplot
+
+
+def _save(figure, path: Path, fmt: str) -> Path:
+    atomic_write(path, lambda file: figure.savefig(file, format=fmt, dpi=150, metadata=_METADATA[fmt]))
+    return path
+
+
+def plot_curves(records: list[dict], out_dir: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
+    """Write one figure per (dataset, task, bits) into ``out_dir``; return the files written."""
+    pyplot = _pyplot()
     unknown = sorted(set(formats) - set(FIGURE_FORMATS))
     if unknown:
-        raise UsageError(f"--format {unknown[0]!r}: expected {' and/or '.join(FIGURE_FORMATS)}")
+        raise UsageError(f"figure format {unknown[0]!r}: expected one or more of {', '.join(FIGURE_FORMATS)}")
     frame = curve_frame(records)
     if frame.empty:
         raise UsageError("no records with curves: the results folder holds no run to plot")
@@ -75,9 +91,41 @@ def plot_curves(records: list[dict], out_dir: str | Path, formats: tuple[str, ..
         k_axes.set(xlabel="K (retrieved items)", ylabel="precision@K", xscale="log",
                    title=f"precision@K: {dataset} {task} {bits} bits")  # fmt: skip
         figure.legend(*k_axes.get_legend_handles_labels(), loc="outside right upper", fontsize="small")
-        for fmt in formats:
-            path = out / f"{dataset}_{task}_{bits}b.{fmt}"
-            atomic_write(path, lambda file, fmt=fmt, figure=figure: figure.savefig(file, format=fmt, dpi=150))
-            written.append(path)
+        written += [_save(figure, out / f"{dataset}_{task}_{bits}b.{fmt}", fmt) for fmt in formats]
         pyplot.close(figure)
     return written
+
+
+def loss_frame(records: list[dict]) -> pd.DataFrame:
+    """Per-epoch training losses (``fit_info["losses"]`` of deep methods): one row per (run, epoch, loss), the
+    total losses only (entries named ``loss_*``)."""
+    rows = [
+        {"dataset": record["dataset"], "bits": record["bits"], "seed": record["seed"], "epoch": entry["epoch"],
+         "loss": name, "value": value}
+        for record in records
+        for entry in record.get("fit_info", {}).get("losses", [])
+        for name, value in entry.items()
+        if name.startswith("loss_")
+    ]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def plot_losses(records: list[dict], out_dir: str | Path, stem: str, fmt: str = "svg") -> Path | None:
+    """One figure of a method's training losses per epoch, a panel per loss and a line per (dataset, bits),
+    each point the mean over seeds, written to ``out_dir/stem_losses.fmt``; None when no record has losses."""
+    frame = loss_frame(records)
+    if frame.empty:
+        return None
+    pyplot = _pyplot()
+    means = frame.groupby(["loss", "dataset", "bits", "epoch"])["value"].mean().reset_index()
+    names = sorted(means["loss"].unique())
+    figure, axes = pyplot.subplots(1, len(names), figsize=(4 * len(names), 3.5), layout="constrained", squeeze=False)
+    for panel, name in zip(axes[0], names, strict=True):
+        for (dataset, bits), line in means[means["loss"] == name].groupby(["dataset", "bits"]):
+            panel.plot(line["epoch"], line["value"], label=f"{dataset} {bits} bits")
+        panel.set(xlabel="epoch", title=name)
+    figure.legend(*axes[0][0].get_legend_handles_labels(), loc="outside right upper", fontsize="small")
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    path = _save(figure, Path(out_dir) / f"{stem}_losses.{fmt}", fmt)
+    pyplot.close(figure)
+    return path

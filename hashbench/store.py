@@ -141,27 +141,32 @@ class ResultsStore:
         return [self._read(path) for path in sorted(self.root.glob("*.json"))]
 
     def frame(self) -> pd.DataFrame:
-        """All scalar metrics as a tidy frame: one row per (run, task, metric); ``label`` is the method as tables
-        name it (:func:`method_label`)."""
-        rows = [
-            {
-                "run_id": record["run_id"],
-                "method": record["method"],
-                "label": method_label(record),
-                "db_codes": db_codes_of(record),
-                "variant": record.get("variant", ""),
-                "reference": record.get("reference"),
-                "dataset": record["dataset"],
-                "bits": record["bits"],
-                "seed": record["seed"],
-                "task": task,
-                "metric": metric,
-                "value": value,
-            }
-            for record in self.records()
-            for task, metrics in record["metrics"].items()
-            for metric, value in metrics.items()
-        ]
-        columns = ["run_id", "method", "label", "db_codes", "variant", "reference", "dataset", "bits", "seed", "task",
-                   "metric", "value"]  # fmt: skip
-        return pd.DataFrame(rows, columns=columns)
+        """All scalar metrics of the store as a tidy frame (:func:`records_frame`)."""
+        return records_frame(self.records())
+
+
+def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """All scalar metrics of ``records`` as a tidy frame: one row per (run, task, metric); ``label`` is the method
+    as tables name it (:func:`method_label`)."""
+    rows = [
+        {
+            "run_id": record["run_id"],
+            "method": record["method"],
+            "label": method_label(record),
+            "db_codes": db_codes_of(record),
+            "variant": record.get("variant", ""),
+            "reference": record.get("reference"),
+            "dataset": record["dataset"],
+            "bits": record["bits"],
+            "seed": record["seed"],
+            "task": task,
+            "metric": metric,
+            "value": value,
+        }
+        for record in records
+        for task, metrics in record["metrics"].items()
+        for metric, value in metrics.items()
+    ]
+    columns = ["run_id", "method", "label", "db_codes", "variant", "reference", "dataset", "bits", "seed", "task",
+               "metric", "value"]  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)

@@ -35,6 +35,6 @@ def test_plot_writes_a_png_and_a_pdf_per_dataset_task_and_bits(tmp_path, capsys)
 def test_nothing_to_plot_or_an_unknown_format_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="no run to plot"):
         plot_curves([], tmp_path)
-    with pytest.raises(UsageError, match="'svg': expected png and/or pdf"):
-        plot_curves([curved_record("cmfh", 0, 0.4)], tmp_path, ("svg",))
+    with pytest.raises(UsageError, match="'jpg': expected one or more of png, pdf, svg"):
+        plot_curves([curved_record("cmfh", 0, 0.4)], tmp_path, ("jpg",))
     assert not list(tmp_path.iterdir())

@@ -6,3 +6,4 @@ cd "$(dirname "$0")"
 hashbench grid ../../configs/wiki.toml --results records --workers 2 --threads 2  # one thread per run: the records' ids
 hashbench table --results records --timings
 hashbench plot --results records --out plots
+(cd ../.. && hashbench report --results results/wiki/records --out results/wiki/site)  # commands name paths from the root
