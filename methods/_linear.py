@@ -1,9 +1,10 @@
-"""Building blocks shared by the linear (shallow) methods: centring and cross-view eigenproblems."""
+"""Building blocks shared by the linear (shallow) methods: centring, k-NN graphs, cross-view eigenproblems."""
 
 from __future__ import annotations
 
 import numpy as np
 import scipy.linalg
+from sklearn.neighbors import kneighbors_graph
 
 from hashbench.data import MODALITIES, TrainView
 from hashbench.method import HashMethod, sign_bits
@@ -24,6 +25,13 @@ def centred_training_features(train: TrainView) -> tuple[dict[str, np.ndarray], 
         means[modality] = x.mean(axis=0)
         features[modality] = x - means[modality]
     return features, means
+
+
+def knn_laplacian(features: np.ndarray, neighbours: int) -> np.ndarray:
+    """L = D - W of the symmetrised binary k-nearest-neighbour graph (Euclidean), dense."""
+    graph = kneighbors_graph(features, min(neighbours, len(features) - 1), mode="connectivity", include_self=False)
+    weights = graph.maximum(graph.T).toarray()
+    return np.diag(weights.sum(axis=1)) - weights
 
 
 def larger_first(features: dict[str, np.ndarray]) -> list[tuple[str, np.ndarray]]:

@@ -37,12 +37,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
-from sklearn.neighbors import kneighbors_graph
 
 from hashbench.data import TrainView
 from hashbench.errors import UsageError
 from hashbench.method import HashMethod, Reference, sign_bits
-from hashbench.methods._linear import centred_training_features
+from hashbench.methods._linear import centred_training_features, knn_laplacian
 from hashbench.registry import register_method
 
 
@@ -66,13 +65,6 @@ class ImhParams:
     def __post_init__(self) -> None:
         if self.neighbours < 1 or self.train_size < 2:
             raise UsageError(f"neighbours={self.neighbours}, train_size={self.train_size}: expected >= 1 and >= 2")
-
-
-def knn_laplacian(features: np.ndarray, neighbours: int) -> np.ndarray:
-    """L = D - W of the symmetrised binary k-nearest-neighbour graph (Euclidean), dense."""
-    graph = kneighbors_graph(features, min(neighbours, len(features) - 1), mode="connectivity", include_self=False)
-    weights = graph.maximum(graph.T).toarray()
-    return np.diag(weights.sum(axis=1)) - weights
 
 
 def regression_residual(features: np.ndarray, beta: float) -> np.ndarray:

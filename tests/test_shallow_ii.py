@@ -5,7 +5,8 @@ import itertools
 import numpy as np
 import pytest
 
-from hashbench.methods.imh import Imh, imh_system, knn_laplacian, regression_residual
+from hashbench.methods._linear import knn_laplacian
+from hashbench.methods.imh import Imh, imh_system, regression_residual
 from hashbench.methods.lssh import Lssh, lasso, row_bounded_least_squares
 from hashbench.methods.qch import Qch, procrustes
 from hashbench.methods.stmh import Stmh, squared_distances, top_half

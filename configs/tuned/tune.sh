@@ -24,3 +24,7 @@ hashbench tune udsph --trials 6 --out udsph.toml --quiet "${fixed[@]}" \
     --param=attention_width=64 --param=attention_batch=64 "$@"
 # UGACH (unsupervised): its own space; stopped after 8 of 10 trials, none above its defaults (README.md).
 hashbench tune ugach --trials 10 --out ugach.toml --quiet "$@"
+# The supervised shallow methods of issue 20. DCH has no released parameters: its defaults are this tune's.
+# SMFH's released defaults score within the tune's noise of its best trial (README.md), so they stay.
+hashbench tune dch --trials 30 --out dch.toml --quiet "$@"
+hashbench tune smfh --trials 30 --out smfh.toml --quiet "$@"
