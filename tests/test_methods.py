@@ -18,7 +18,10 @@ def wiki():
 
 
 def fitted(name, wiki, bits=16, seed=0, **params):
-    method = registry.methods.get(name)(**params)
+    """A fitted method; deep ones train for two epochs unless told otherwise (the code-length mechanics do
+    not need more)."""
+    method_class = registry.methods.get(name)
+    method = method_class(**({"epochs": 2} if method_class.kind == "deep" else {}) | params)
     return method.fit(wiki.train_view(with_labels=method.supervised), bits, seed=seed)
 
 

@@ -68,7 +68,7 @@ def test_every_method_has_a_row_a_page_and_every_figure_is_written(records, site
         assert f"<h1>{label}</h1>" in (site / "methods" / page_name(label)).read_text()
     assert "CMFH (published)" in index and "0.2513" in index
     deep = {r["method"] for r in records if r.get("fit_info", {}).get("losses")}
-    assert deep == {"dcmh", "ssah", "udsph", "ugach"}
+    assert deep == {"acmr", "dcmh", "ssah", "udsph", "ugach"}
     assert sorted(p.name for p in (site / "plots").iterdir()) == sorted(
         [f"wiki_{t}_{b}b.svg" for t in ("i2t", "t2i") for b in (16, 32, 64, 128)] + [f"{m}_losses.svg" for m in deep]
     )

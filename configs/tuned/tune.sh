@@ -28,3 +28,5 @@ hashbench tune ugach --trials 10 --out ugach.toml --quiet "$@"
 # SMFH's released defaults score within the tune's noise of its best trial (README.md), so they stay.
 hashbench tune dch --trials 30 --out dch.toml --quiet "$@"
 hashbench tune smfh --trials 30 --out smfh.toml --quiet "$@"
+# ACMR (deep, issue 20): 10 trials of about 40 s each, to bound the cost.
+hashbench tune acmr --trials 10 --out acmr.toml --quiet "$@"
