@@ -16,7 +16,7 @@ fail. As in the released TensorFlow demo:
 * embedding loss = ``label_weight`` (100) x label loss + triplet loss;
 * modality classifier: c -> c/2 -> c/4 -> 2, linear layers, after a gradient reversal layer whose scale rises
   over training as 2 / (1 + e^(-10 p)) - 1 (p: the fraction of training done); softmax cross-entropy;
-* Adam with beta_1 = 0.5.
+* Adam with beta_1 = 0.5 (torch's fused kernel: the same update in one pass per parameter).
 
 Hash: the sign of the common representation (its tanh output), the usual way hashing papers turn ACMR into a
 baseline; the common layer's width is the code length, so that is also a tanh hash layer, and the two
@@ -53,6 +53,7 @@ from hashbench.data import TrainView
 from hashbench.errors import UsageError
 from hashbench.method import Reference
 from hashbench.methods._deep import (
+    FAST,
     DeepMethod,
     DeepParams,
     ImageInput,
@@ -189,7 +190,9 @@ class Acmr(DeepMethod):
             network.to(device)
         self.device_ = device
         parameters = [w for network in self.networks_.values() for w in network.parameters()]
-        optimizer = torch.optim.Adam(parameters, lr=p.lr, betas=(0.5, 0.999), weight_decay=p.weight_decay)
+        optimizer = torch.optim.Adam(
+            parameters, lr=p.lr, betas=(0.5, 0.999), weight_decay=p.weight_decay, **FAST["adam"]
+        )
         state = TrainingState(self.networks_, {"adam": optimizer}, {})
         sources = {m: batch_source(self.inputs_[m], train.features(m)[fit_rows], device) for m in ("image", "text")}
         label_tensor = torch.from_numpy(labels[fit_rows].astype(np.float32)).to(device)

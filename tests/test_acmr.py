@@ -60,14 +60,13 @@ def test_the_triplet_term_is_one_hinge_over_the_batch_sums():
     assert float(triplet_loss(a, p, n, alpha=1.0, margin=0.1)) == 0.0
 
 
-def test_same_seed_same_codes_and_above_chance_both_ways():
+def test_above_chance_both_ways_with_falling_losses():
+    """(Determinism is checked for every method by `hashbench check`, test_conformance.py.)"""
     wiki = load_dataset("wiki")
-    train = wiki.train_view(with_labels=True)
-    first, second = (Acmr(epochs=5).fit(train, 16, seed=1) for _ in range(2))
+    first = Acmr(epochs=5).fit(wiki.train_view(with_labels=True), 16, seed=1)
     labels = wiki.split_labels("query"), wiki.split_labels("database")
     for query, database in (("image", "text"), ("text", "image")):
         codes = first.encode(query, wiki.features(query, "query"))
-        np.testing.assert_array_equal(codes, second.encode(query, wiki.features(query, "query")))
         items = first.encode(database, wiki.features(database, "database"))
         score = evaluate(pack(codes), pack(items), *labels, 16, MAP_ONLY).metrics["map"]
         assert score > 0.16, (query, score)  # chance on Wikipedia is about 0.11

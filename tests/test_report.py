@@ -82,7 +82,7 @@ def test_nothing_to_report_is_a_one_line_error_and_writes_nothing(tmp_path, caps
 
 
 def test_a_pages_command_makes_the_same_run_again(records, tmp_path, capsys):
-    record = next(r for r in records if r["method"] == "seph-km" and r["db_codes"] == "unified" and r["bits"] == 16)
+    record = next(r for r in records if r["method"] == "cmfh" and r["db_codes"] == "unified" and r["bits"] == 16)
     assert record["params_source"] == {"kind": "defaults"}
     command = reproducing_command(record, str(tmp_path))
     assert "--db-codes unified" in command

@@ -78,13 +78,12 @@ def test_the_objective_never_increases_on_wikipedia(wiki):
     assert all(b <= a + 1e-9 * abs(a) for a, b in itertools.pairwise(objective))
 
 
-def test_same_seed_same_codes_and_well_above_chance_both_ways(wiki):
-    train = wiki.train_view(with_labels=True)
-    first, second = (Smfh().fit(train, 16, seed=3) for _ in range(2))
+def test_well_above_chance_both_ways(wiki):
+    """(Determinism is checked for every method by `hashbench check`, test_conformance.py.)"""
+    first = Smfh().fit(wiki.train_view(with_labels=True), 16, seed=3)
     labels = wiki.split_labels("query"), wiki.split_labels("database")
     for query, database in (("image", "text"), ("text", "image")):
         codes = first.encode(query, wiki.features(query, "query"))
-        np.testing.assert_array_equal(codes, second.encode(query, wiki.features(query, "query")))
         items = first.encode(database, wiki.features(database, "database"))
         score = evaluate(pack(codes), pack(items), *labels, 16, MAP_ONLY).metrics["map"]
         assert score > 0.2, (query, score)  # chance on Wikipedia is about 0.11
