@@ -10,6 +10,7 @@ ending in ``_``.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -155,6 +156,15 @@ def _convert(key: str, raw: str, default: Any) -> Any:
         kind = "true or false" if isinstance(default, bool) else f"a number like {default!r}"
         raise UsageError(f"--param {key}={raw}: expected {kind}") from None
     return raw
+
+
+def check_params(params: Any, names: tuple[str, ...], valid: Callable[[Any], bool], expected: str) -> None:
+    """A usage error ``parameter NAME=VALUE: expected EXPECTED`` for the first of ``names`` whose value in
+    ``params`` is not ``valid`` (for a ``Params`` dataclass's ``__post_init__``)."""
+    for name in names:
+        value = getattr(params, name)
+        if not valid(value):
+            raise UsageError(f"parameter {name}={value}: expected {expected}")
 
 
 def sign_bits(projection: np.ndarray) -> np.ndarray:

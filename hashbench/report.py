@@ -29,9 +29,15 @@ METRIC = "map"
 _SLUG = re.compile(r"[^A-Za-z0-9_.+-]+")
 
 
+def page_stem(label: str) -> str:
+    """The stem of a method's files (its page, its loss figure): its label with every run of other characters
+    made one ``_``."""
+    return _SLUG.sub("_", label).strip("_")
+
+
 def page_name(label: str) -> str:
-    """The file name of a method's page: its label with every run of other characters made one ``_``."""
-    return _SLUG.sub("_", label).strip("_") + ".html"
+    """The file name of a method's page."""
+    return page_stem(label) + ".html"
 
 
 def reproducing_command(record: dict[str, Any], results: str) -> str:
@@ -127,10 +133,11 @@ def timing_rows(records: list[dict]) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
-def method_pages(records: list[dict], results: str) -> dict[str, dict[str, Any]]:
-    """Per method label: its runs (bits, seed, mAP, times, command), parameters and where they came from."""
+def method_pages(groups: list[tuple[str, list[dict]]], results: str) -> dict[str, dict[str, Any]]:
+    """Per method label (``groups``: :func:`records_by_label`): its runs (bits, seed, mAP, times, command),
+    parameters and where they came from."""
     pages = {}
-    for label, runs in _by_label(records):
+    for label, runs in groups:
         runs = sorted(runs, key=lambda r: (r["dataset"], r["bits"], r["seed"]))
         first = runs[0]
         pages[label] = {
@@ -191,8 +198,9 @@ def write_site(
     except OSError as error:
         raise UsageError(f"--out {out}: cannot create the folder ({error.strerror})") from None
     plots = plot_curves(records, out / "plots", ("svg",))
-    pages = method_pages(records, results)
-    losses = {label: plot_losses(runs, out / "plots", page_name(label)[:-5]) for label, runs in _by_label(records)}
+    groups = records_by_label(records)
+    pages = method_pages(groups, results)
+    losses = {label: plot_losses(runs, out / "plots", page_stem(label)) for label, runs in groups}
     environment = Environment(loader=PackageLoader("hashbench", "templates"), autoescape=select_autoescape())
     headers, rows = timing_rows(records)
     index = environment.get_template("index.html").render(
@@ -214,7 +222,8 @@ def write_site(
     return written
 
 
-def _by_label(records: list[dict]) -> list[tuple[str, list[dict]]]:
+def records_by_label(records: list[dict]) -> list[tuple[str, list[dict]]]:
+    """The records grouped by the label tables give them (:func:`hashbench.store.method_label`), by label."""
     groups: dict[str, list[dict]] = defaultdict(list)
     for record in records:
         groups[method_label(record)].append(record)

@@ -142,7 +142,7 @@ class DeepMethod(HashMethod):
 
 
 def check_deep_params(params: DeepParams) -> None:
-    """Usage errors for shared parameters out of range, and for a method's learning rates (``lr_*``: positive;
+    """Usage errors for shared parameters out of range, and for a method's learning rates (``lr``, ``lr_*``: positive;
     ``lr_decay``: at least 1), at construction rather than when training starts."""
     if params.epochs < 1 or params.batch_size < 1:
         raise UsageError(f"epochs={params.epochs}, batch_size={params.batch_size}: expected positive integers")
@@ -150,7 +150,7 @@ def check_deep_params(params: DeepParams) -> None:
         raise UsageError(f"val_fraction={params.val_fraction}: expected a number in [0, 1)")
     if params.backbone != "none" and params.backbone not in BACKBONES:
         raise UsageError(f"backbone={params.backbone!r}: expected none or one of {', '.join(BACKBONES)}")
-    for name in (f.name for f in fields(params) if f.name.startswith("lr_")):  # a method's learning rates
+    for name in (f.name for f in fields(params) if f.name == "lr" or f.name.startswith("lr_")):  # learning rates
         value = getattr(params, name)
         if name == "lr_decay" and not value >= 1:
             raise UsageError(f"lr_decay={value}: expected a factor >= 1 (the rates fall to start / lr_decay)")

@@ -50,8 +50,7 @@ from torch import nn
 from torch.nn import functional
 
 from hashbench.data import TrainView
-from hashbench.errors import UsageError
-from hashbench.method import Reference
+from hashbench.method import Reference, check_params
 from hashbench.methods._deep import (
     FAST,
     DeepMethod,
@@ -93,11 +92,8 @@ class AcmrParams(DeepParams):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.lr > 0:
-            raise UsageError(f"parameter lr={self.lr}: expected a positive learning rate")
-        for name in ("label_weight", "alpha", "margin", "adversarial", "weight_decay"):
-            if not getattr(self, name) >= 0:
-                raise UsageError(f"parameter {name}={getattr(self, name)}: expected a number of at least 0")
+        names = ("label_weight", "alpha", "margin", "adversarial", "weight_decay")
+        check_params(self, names, lambda value: value >= 0, "a number of at least 0")
 
 
 class ReverseGradient(torch.autograd.Function):

@@ -36,7 +36,7 @@ import scipy.linalg
 
 from hashbench.data import MODALITIES, TrainView
 from hashbench.errors import UsageError
-from hashbench.method import Reference
+from hashbench.method import Reference, check_params
 from hashbench.methods._linear import LinearHashMethod, centred_training_features
 from hashbench.registry import register_method
 from hashbench.space import FloatRange, SearchSpace
@@ -60,12 +60,8 @@ class DchParams:
     sweeps: int = 10
 
     def __post_init__(self) -> None:
-        for name in ("lam", "mu", "gamma"):
-            if not getattr(self, name) > 0:
-                raise UsageError(f"parameter {name}={getattr(self, name)}: expected a positive number")
-        for name in ("iters", "sweeps"):
-            if getattr(self, name) < 1:
-                raise UsageError(f"parameter {name}={getattr(self, name)}: expected a positive integer")
+        check_params(self, ("lam", "mu", "gamma"), lambda value: value > 0, "a positive number")
+        check_params(self, ("iters", "sweeps"), lambda value: value >= 1, "a positive integer")
 
 
 def dcc_step(codes: np.ndarray, classifier: np.ndarray, target: np.ndarray, sweeps: int) -> np.ndarray:

@@ -36,7 +36,7 @@ import scipy.linalg
 
 from hashbench.data import TrainView
 from hashbench.errors import UsageError
-from hashbench.method import Reference, sign_bits
+from hashbench.method import Reference, check_params, sign_bits
 from hashbench.methods._linear import LinearHashMethod, centred_training_features, knn_laplacian
 from hashbench.registry import register_method
 from hashbench.space import FloatRange, IntRange, SearchSpace
@@ -66,14 +66,9 @@ class SmfhParams:
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 1:
             raise UsageError(f"parameter alpha={self.alpha}: expected a number between 0 and 1")
-        for name in ("beta", "lam"):
-            if not getattr(self, name) > 0:
-                raise UsageError(f"parameter {name}={getattr(self, name)}: expected a positive number")
-        if not self.gamma >= 0:
-            raise UsageError(f"parameter gamma={self.gamma}: expected a number of at least 0")
-        for name in ("neighbours", "max_iters"):
-            if getattr(self, name) < 1:
-                raise UsageError(f"parameter {name}={getattr(self, name)}: expected a positive integer")
+        check_params(self, ("beta", "lam"), lambda value: value > 0, "a positive number")
+        check_params(self, ("gamma",), lambda value: value >= 0, "a number of at least 0")
+        check_params(self, ("neighbours", "max_iters"), lambda value: value >= 1, "a positive integer")
 
 
 def joint_laplacian(features: dict[str, np.ndarray], labels: np.ndarray, neighbours: int) -> np.ndarray:
@@ -113,7 +108,7 @@ class Smfh(LinearHashMethod):
         rng = np.random.default_rng(seed)
         latent = rng.random((train.n, bits))
         self.projections_ = {"image": rng.random((image.shape[1], bits)), "text": rng.random((text.shape[1], bits))}
-        grams = {m: x.T @ x + p.lam / p.beta * np.eye(x.shape[1]) for m, x in features.items()}
+        grams = {m: scipy.linalg.cho_factor(x.T @ x + p.lam / p.beta * np.eye(x.shape[1])) for m, x in features.items()}
         self.objective_: list[float] = []
         for _ in range(p.max_iters):
             self.factors_ = {
@@ -121,8 +116,7 @@ class Smfh(LinearHashMethod):
                 "text": self._factor(text, latent, p.lam / (1 - p.alpha)),
             }
             latent = self._latent(features, graph_values, graph_vectors)
-            self.projections_ = {m: scipy.linalg.solve(grams[m], x.T @ latent, assume_a="pos")
-                                 for m, x in features.items()}  # fmt: skip
+            self.projections_ = {m: scipy.linalg.cho_solve(grams[m], x.T @ latent) for m, x in features.items()}
             self.objective_.append(self.objective(features, latent, graph_values, graph_vectors))
             if len(self.objective_) > 1 and self.objective_[-2] - self.objective_[-1] < p.tol:
                 break
