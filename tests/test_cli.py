@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import scipy.io
 from matfiles import write_h5, write_mat73
+from workers import threads_per_worker
 
 from hashbench import registry
 from hashbench.cli import main
-from hashbench.machine import usable_cores
 from hashbench.metrics import evaluate, relevance
 from hashbench.runner import load_dataset
 
@@ -56,7 +56,7 @@ WEAK_ON_WIKI = {"imh": 1.25, "stmh": 1.25}
 
 @pytest.mark.parametrize("method", registry.methods.names())
 def test_run_scores_well_above_chance_on_wiki(method, tmp_path, chance_map):
-    (record,) = run_json(tmp_path, "--method", method, "--bits", "16", "--threads", str(usable_cores()))
+    (record,) = run_json(tmp_path, "--method", method, "--bits", "16", "--threads", str(threads_per_worker()))
     assert {"method", "dataset", "bits", "seed", "metrics", "timings"} <= set(record)
     assert (record["method"], record["dataset"], record["bits"], record["seed"]) == (method, "wiki", 16, 0)
     for task in ("i2t", "t2i"):

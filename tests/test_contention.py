@@ -9,11 +9,16 @@ it, 0.45 s alone). Runs take one thread by default, so they keep a fair share of
 
 import statistics
 
+import pytest
+
 from hashbench.machine import competing_load, usable_cores
 from hashbench.runner import RunConfig, execute, load_dataset, make_method
 
 CONFIG = RunConfig("cmfh", "wiki", bits=128)
 REPEATS = 3
+
+#: Timing beside a competitor needs the machine to itself: run after the parallel run, alone (README).
+pytestmark = pytest.mark.serial
 
 
 def fit_records() -> list[dict]:
