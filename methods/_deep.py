@@ -24,6 +24,7 @@ order, so a resumed run draws the same batches as an uninterrupted one.
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
@@ -99,6 +100,20 @@ class DeepMethod(HashMethod):
             "image": ModalityInput.fit(train.image[rows], self.params, raw_images=self.accepts_raw_images()),
             "text": ModalityInput.fit(train.text[rows], self.params, raw_images=False),
         }
+
+    def prepare_fit(self, train: TrainView, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Seed torch, carve the validation rows and fit the input transforms on the others; returns (training
+        rows, validation rows)."""
+        torch.manual_seed(seed)
+        rows = split_validation(train.n, self.params.val_fraction, seed)
+        self.fit_inputs(train, rows[0])
+        return rows
+
+    def place_networks(self, networks: dict[str, nn.Module], device: str) -> None:
+        """``networks_`` (built on the CPU) moved to ``device``, and ``device_``."""
+        for network in networks.values():
+            network.to(device)
+        self.networks_, self.device_ = networks, device
 
     def run_training(
         self,
@@ -362,6 +377,20 @@ def hash_head(inputs: int, hidden: int, bits: int, init_std: float) -> list[nn.M
     if hidden <= 0:
         return [linear(inputs, bits, init_std)]
     return [linear(inputs, hidden, init_std), nn.ReLU(), linear(hidden, bits, init_std)]
+
+
+def layer_stack(widths: list[int], activation: type[nn.Module] | None = None) -> nn.Sequential:
+    """Linear layers between the given widths, each followed by ``activation`` (none: a linear stack)."""
+    layers: list[nn.Module] = []
+    for inputs, outputs in itertools.pairwise(widths):
+        layers += [nn.Linear(inputs, outputs)] + ([activation()] if activation else [])
+    return nn.Sequential(*layers)
+
+
+def label_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """-sum_k y_k log softmax(z)_k per row, mean over the rows (TF's softmax cross-entropy with the label row as
+    given, also for multi-label rows)."""
+    return -(labels * functional.log_softmax(logits, dim=1)).sum(dim=1).mean()
 
 
 def theta_scale(bits: int, theta_bits: int) -> float:

@@ -41,7 +41,6 @@ Departures, each deliberate:
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,8 +59,9 @@ from hashbench.methods._deep import (
     batch_source,
     batches,
     epoch_generator,
+    label_loss,
+    layer_stack,
     require_labels,
-    split_validation,
 )
 from hashbench.registry import register_method
 from hashbench.space import FloatRange, IntRange, SearchSpace
@@ -109,28 +109,9 @@ class ReverseGradient(torch.autograd.Function):
         return -ctx.scale * grad, None
 
 
-def tanh_stack(widths: list[int]) -> nn.Sequential:
-    """Linear layers between the given widths, each followed by tanh."""
-    layers: list[nn.Module] = []
-    for inputs, outputs in itertools.pairwise(widths):
-        layers += [nn.Linear(inputs, outputs), nn.Tanh()]
-    return nn.Sequential(*layers)
-
-
-def linear_stack(widths: list[int]) -> nn.Sequential:
-    """Linear layers between the given widths, with no activation between them (the demo's modality
-    classifier)."""
-    return nn.Sequential(*(nn.Linear(inputs, outputs) for inputs, outputs in itertools.pairwise(widths)))
-
-
 def reversal_scale(progress: float, ceiling: float) -> float:
     """The reversal layer's scale at a fraction ``progress`` of training: ceiling x (2 / (1 + e^(-10 p)) - 1)."""
     return ceiling * (2.0 / (1.0 + np.exp(-10.0 * progress)) - 1.0)
-
-
-def label_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """-sum_k y_k log softmax(z)_k per row, mean over the rows."""
-    return -(labels * functional.log_softmax(logits, dim=1)).sum(dim=1).mean()
 
 
 def hardest_negatives(inputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -171,20 +152,16 @@ class Acmr(DeepMethod):
     def fit(self, train: TrainView, bits: int, *, seed: int, device: str = "cpu") -> Acmr:
         p = self.params
         labels = require_labels(train, self.name)
-        torch.manual_seed(seed)
-        fit_rows, val_rows = split_validation(train.n, p.val_fraction, seed)
-        self.fit_inputs(train, fit_rows)
+        fit_rows, val_rows = self.prepare_fit(train, seed)
         image_input = ImageInput(p)
         image_width = image_input.output_width(train.image)
-        self.networks_ = {
-            "image": nn.Sequential(image_input, tanh_stack([image_width, 512, 100, bits])),
-            "text": tanh_stack([train.text.shape[1], bits, 100, bits]),
+        networks = {
+            "image": nn.Sequential(image_input, layer_stack([image_width, 512, 100, bits], nn.Tanh)),
+            "text": layer_stack([train.text.shape[1], bits, 100, bits], nn.Tanh),
             "labels": nn.Linear(bits, labels.shape[1]),
-            "modality": linear_stack([bits, max(bits // 2, 1), max(bits // 4, 1), 2]),
+            "modality": layer_stack([bits, max(bits // 2, 1), max(bits // 4, 1), 2]),
         }
-        for network in self.networks_.values():
-            network.to(device)
-        self.device_ = device
+        self.place_networks(networks, device)
         parameters = [w for network in self.networks_.values() for w in network.parameters()]
         optimizer = torch.optim.Adam(
             parameters, lr=p.lr, betas=(0.5, 0.999), weight_decay=p.weight_decay, **FAST["adam"]

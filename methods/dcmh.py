@@ -91,7 +91,6 @@ from hashbench.methods._deep import (
     require_labels,
     set_learning_rate,
     sign_codes,
-    split_validation,
     theta_scale,
 )
 from hashbench.registry import register_method
@@ -234,18 +233,14 @@ class Dcmh(DeepMethod):
     def fit(self, train: TrainView, bits: int, *, seed: int, device: str = "cpu") -> Dcmh:
         p = self.params
         labels = require_labels(train, self.name)
-        torch.manual_seed(seed)
-        fit_rows, val_rows = split_validation(train.n, p.val_fraction, seed)
-        self.fit_inputs(train, fit_rows)
+        fit_rows, val_rows = self.prepare_fit(train, seed)
         image_input = ImageInput(p)
         image_width = image_input.output_width(train.image)
-        self.networks_ = {
+        networks = {
             "image": nn.Sequential(image_input, *hash_head(image_width, p.image_hidden, bits, p.init_std)),
             "text": nn.Sequential(*hash_head(train.text.shape[1], p.text_hidden, bits, p.init_std)),
         }
-        for network in self.networks_.values():
-            network.to(device)
-        self.device_ = device
+        self.place_networks(networks, device)
         starts = {"image": p.lr_image, "text": p.lr_text}
         optimizers = {m: make_optimizer(p.optimizer, self.networks_[m].parameters(), starts[m], p.weight_decay)
                       for m in ("image", "text")}  # fmt: skip

@@ -3,17 +3,18 @@
 import numpy as np
 import pytest
 import torch
+from wiki_scores import query_maps
 
 from hashbench.errors import UsageError
+from hashbench.methods._deep import label_loss
 from hashbench.methods.acmr import (
     Acmr,
     ReverseGradient,
     hardest_negatives,
-    label_loss,
     reversal_scale,
     triplet_loss,
 )
-from hashbench.runner import database_codes, load_dataset, task_maps
+from hashbench.runner import load_dataset
 
 
 def test_the_reversal_layer_passes_values_and_negates_scaled_gradients():
@@ -62,9 +63,7 @@ def test_above_chance_both_ways_with_falling_losses():
     """(Determinism is checked for every method by `hashbench check`, test_conformance.py.)"""
     wiki = load_dataset("wiki")
     first = Acmr(epochs=5).fit(wiki.train_view(with_labels=True), 16, seed=1)
-    database = database_codes(first, *(wiki.features(m, "database") for m in ("image", "text")), "modality")
-    maps = task_maps(first, *(wiki.features(m, "query") for m in ("image", "text")), wiki.split_labels("query"),
-                     database, wiki.split_labels("database"), 16)  # fmt: skip
+    maps = query_maps(first, wiki, 16)
     assert min(maps.values()) > 0.16, maps  # chance on Wikipedia is about 0.11
     losses = first.fit_info()["losses"]
     assert len(losses) == 5 and losses[-1]["loss_embedding"] < losses[0]["loss_embedding"]

@@ -157,7 +157,7 @@ def write_mat(path, drop=(), **changes):
 
 
 BAD_INPUTS = {
-    "unknown method": (["--method", "nosuch"], "unknown method 'nosuch'; expected one of: acmr, cca-itq, cmfh"),
+    "unknown method": (["--method", "nosuch"], "unknown method 'nosuch'; expected one of: acmr, cca-itq, cmdvh"),
     "unknown dataset": (["--method", "cmfh", "--dataset", "nosuch"], "unknown dataset 'nosuch'"),
     "zero bits": (["--method", "cmfh", "--bits", "0"], "expected a positive integer of at most 1024"),
     "too many bits": (["--method", "cmfh", "--bits", "1025"], "expected a positive integer of at most 1024"),

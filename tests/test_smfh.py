@@ -6,11 +6,12 @@ import itertools
 import numpy as np
 import pytest
 import scipy.linalg
+from wiki_scores import query_maps
 
 from hashbench.data import TrainView
 from hashbench.errors import UsageError
 from hashbench.methods.smfh import Smfh, joint_laplacian
-from hashbench.runner import database_codes, load_dataset, task_maps
+from hashbench.runner import load_dataset
 
 
 @pytest.fixture(scope="module")
@@ -79,9 +80,7 @@ def test_the_objective_never_increases_on_wikipedia(wiki):
 def test_well_above_chance_both_ways(wiki):
     """(Determinism is checked for every method by `hashbench check`, test_conformance.py.)"""
     first = Smfh().fit(wiki.train_view(with_labels=True), 16, seed=3)
-    database = database_codes(first, *(wiki.features(m, "database") for m in ("image", "text")), "modality")
-    maps = task_maps(first, *(wiki.features(m, "query") for m in ("image", "text")), wiki.split_labels("query"),
-                     database, wiki.split_labels("database"), 16)  # fmt: skip
+    maps = query_maps(first, wiki, 16)
     assert min(maps.values()) > 0.2, maps  # chance on Wikipedia is about 0.11
 
 

@@ -30,3 +30,6 @@ hashbench tune dch --trials 30 --out dch.toml --quiet "$@"
 hashbench tune smfh --trials 30 --out smfh.toml --quiet "$@"
 # ACMR (deep, issue 20): 10 trials of about 40 s each, to bound the cost.
 hashbench tune acmr --trials 10 --out acmr.toml --quiet "$@"
+# The deep methods of issue 20 with no released code: their defaults are these tunes'.
+hashbench tune cmdvh --trials 14 --out cmdvh.toml --quiet "$@"
+hashbench tune cmnn --trials 14 --out cmnn.toml --quiet "$@"
