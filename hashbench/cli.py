@@ -1,4 +1,4 @@
-"""The ``hashbench`` command: run, evaluate, grid, datasets, list, table, plot, report, check, check-dataset,
+"""The ``hashbench`` command: run, evaluate, rescore, grid, datasets, list, table, plot, report, check, check-dataset,
 bench-search, new.
 
 A :class:`~hashbench.errors.UsageError` (or a bad argument) ends the command
@@ -37,6 +37,7 @@ from hashbench.plots import FIGURE_FORMATS, plot_curves
 from hashbench.prepared import DATA_ENV
 from hashbench.published import load_published
 from hashbench.report import write_site
+from hashbench.rescore import Outcome, rescore_store
 from hashbench.runner import DB_CODES, MAX_BITS, RunConfig, load_dataset, run_warnings
 from hashbench.scaffold import scaffold
 from hashbench.search import BACKENDS
@@ -116,6 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
     external.add_argument("--results", default="results", help="results folder (default ./results)")
     external.add_argument("--format", choices=("table", "json", "csv"), default="table")
     external.add_argument(
+        "--search-backend", choices=BACKENDS, default="auto", help="Hamming search and evaluation path (default auto)"
+    )
+
+    rescore = commands.add_parser(
+        "rescore", help="score every stored run's codes again under the current evaluation (no training)"
+    )
+    rescore.add_argument("--results", default="results", help="results folder (default ./results)")
+    rescore.add_argument(
         "--search-backend", choices=BACKENDS, default="auto", help="Hamming search and evaluation path (default auto)"
     )
 
@@ -276,6 +285,20 @@ def _command_evaluate(args: argparse.Namespace) -> None:
     store = ResultsStore(args.results)
     record = store.write(record, codes)
     _print_records([{**record, "stored": str(store.path_of(record["run_id"]))}], args.format)
+
+
+def _command_rescore(args: argparse.Namespace) -> int:
+    store = ResultsStore(args.results)
+    if not store.root.is_dir():
+        raise UsageError(f"--results {args.results}: no such folder")
+
+    def report(outcome: Outcome) -> None:
+        print(f"{outcome.status}: {outcome.file}" + (f": {outcome.detail}" if outcome.detail else ""))
+
+    outcomes = rescore_store(store, args.search_backend, report)
+    skipped = sum(outcome.status == "skipped" for outcome in outcomes)
+    print(f"rescored {len(outcomes) - skipped} records, skipped {skipped}")
+    return 1 if skipped else 0
 
 
 def _command_grid(args: argparse.Namespace) -> int:
@@ -481,6 +504,7 @@ def _command_new(args: argparse.Namespace) -> None:
 COMMANDS = {
     "run": _command_run,
     "evaluate": _command_evaluate,
+    "rescore": _command_rescore,
     "grid": _command_grid,
     "tune": _command_tune,
     "list": _command_list,

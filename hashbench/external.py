@@ -33,7 +33,8 @@ from hashbench.data import CrossModalDataset
 from hashbench.errors import UsageError
 from hashbench.matrixfile import open_arrays
 from hashbench.metrics import CONVENTIONS, EvalConfig
-from hashbench.runner import PROTOCOL_VERSION, check_bits, score_codes, versions
+from hashbench.record import EVALUATION_VERSION, SCHEMA_VERSION, external_run_id
+from hashbench.runner import check_bits, score_codes, versions
 from hashbench.search import resolve_backend
 from hashbench.store import CODE_ARRAYS
 
@@ -142,11 +143,8 @@ def evaluate_codes(
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     backend = resolve_backend(backend)
     scores = score_codes(codes, dataset, bits, eval_config, backend)
-    identity = hashlib.sha256(
-        f"external|{name}|{digest}|{dataset.fingerprint}|{seed}|{PROTOCOL_VERSION}".encode()
-    ).hexdigest()[:16]
     record = {
-        "run_id": identity,
+        "run_id": external_run_id(name, digest, dataset.fingerprint, seed),
         "method": name,
         "external": {"file": str(path), "sha256": digest, "layout": layout},
         "params": {},
@@ -161,7 +159,8 @@ def evaluate_codes(
         "seed": seed,
         "db_codes": "modality",
         "search_backend": backend,
-        "protocol_version": PROTOCOL_VERSION,
+        "schema_version": SCHEMA_VERSION,
+        "evaluation_version": EVALUATION_VERSION,
         "conventions": CONVENTIONS,
         "metrics": scores.metrics,
         "curves": scores.curves,

@@ -22,7 +22,8 @@ from hashbench import registry
 from hashbench.errors import UsageError
 from hashbench.plots import plot_curves, plot_losses
 from hashbench.published import PUBLISHED_NAMES
-from hashbench.store import atomic_write, db_codes_of, method_label, records_frame
+from hashbench.record import db_codes_of
+from hashbench.store import atomic_write, method_label, records_frame
 from hashbench.tables import summarise, timings
 
 METRIC = "map"

@@ -7,8 +7,6 @@ labels.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import platform
 import subprocess
 import sys
@@ -21,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from hashbench import __version__, registry
+from hashbench import record as record_layout
 from hashbench.codes import pack, to_bits
 from hashbench.data import CrossModalDataset, is_raw_images
 from hashbench.device import resolve_device
@@ -32,8 +31,6 @@ from hashbench.method import HashMethod
 from hashbench.metrics import CONVENTIONS, MAP_ONLY, EvalConfig, evaluate
 from hashbench.search import knn, resolve_backend
 
-#: Bumped whenever a change to evaluation would change a stored score; part of every run id.
-PROTOCOL_VERSION = 1
 MAX_BITS = 1024
 TASKS = {"i2t": ("image", "text"), "t2i": ("text", "image")}  # task -> (query modality, database modality)
 _WARMUP_ROWS = 16
@@ -109,19 +106,10 @@ def make_method(config: RunConfig) -> HashMethod:
 
 
 def run_id(config: RunConfig, method: HashMethod, dataset: CrossModalDataset) -> str:
-    """A stable id of the configuration: the same run gets the same id, so it can be skipped on resume."""
-    key = {
-        "method": config.method,
-        "params": method.get_params(),
-        "dataset": dataset.card.name,
-        "dataset_fingerprint": dataset.fingerprint,
-        "bits": config.bits,
-        "seed": config.seed,
-        "db_codes": config.db_codes,
-        "threads": config.threads,
-        "protocol_version": PROTOCOL_VERSION,
-    }
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    """A stable id of the configuration (:func:`hashbench.record.run_id`): the same run gets the same id, so it
+    can be skipped on resume."""
+    return record_layout.run_id(config.method, method.get_params(), dataset.card.name, dataset.fingerprint, config.bits,
+                         config.seed, config.db_codes, config.threads)  # fmt: skip
 
 
 def check_image_input(dataset: CrossModalDataset, method: HashMethod, name: str) -> None:
@@ -363,7 +351,8 @@ def _execute(config, dataset, method, bits, eval_config, backend, device, checkp
         "threads": config.threads,
         "device": device,
         "search_backend": backend,
-        "protocol_version": PROTOCOL_VERSION,
+        "schema_version": record_layout.SCHEMA_VERSION,
+        "evaluation_version": record_layout.EVALUATION_VERSION,
         "conventions": CONVENTIONS,
         "metrics": scores.metrics,
         "curves": scores.curves,

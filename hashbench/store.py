@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from hashbench.errors import UsageError
+from hashbench.record import db_codes_of, migrate
 
 CODE_ARRAYS = ("query_image", "query_text", "database_image", "database_text")
 
@@ -49,15 +50,6 @@ def current_umask() -> int:
     return current
 
 
-def db_codes_of(record: dict[str, Any]) -> str:
-    """The database-code protocol of a record: "modality" or "unified".
-
-    Records written before the protocol became a harness setting carry it, if at all, as the method parameter
-    ``db_codes``.
-    """
-    return record.get("db_codes") or record.get("params", {}).get("db_codes", "modality")
-
-
 def method_label(record: dict[str, Any]) -> str:
     """The method as tables and plots name it: with its non-default parameters, a thread count other than
     one (it changes some methods' codes, so such runs are rows of their own), for unified database codes the
@@ -80,6 +72,7 @@ class ResultsStore:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        self._renamed: dict[str, Path] | None = None
 
     def _ensure_root(self) -> None:
         try:
@@ -93,9 +86,22 @@ class ResultsStore:
         return self.root / ".checkpoints"
 
     def path_of(self, run_id: str) -> Path | None:
-        """The record file of ``run_id``, or None if the store does not hold it."""
+        """The record file of ``run_id``, or None if the store does not hold it.
+
+        A file is named by its run id; a record of an older layout, whose id changed when it was migrated on
+        read, is found by reading the records once (:meth:`_migrated_paths`)."""
         matches = sorted(self.root.glob(f"*__{run_id}.json")) if self.root.is_dir() else []
-        return matches[0] if matches else None
+        return matches[0] if matches else self._migrated_paths().get(run_id)
+
+    def _migrated_paths(self) -> dict[str, Path]:
+        """Run id -> file of the records whose file name does not carry their (migrated) run id."""
+        if self._renamed is None:
+            self._renamed = {}
+            for path in sorted(self.root.glob("*.json")) if self.root.is_dir() else []:
+                identity = self._read(path)["run_id"]
+                if not path.stem.endswith(f"__{identity}"):
+                    self._renamed.setdefault(identity, path)
+        return self._renamed
 
     def get(self, run_id: str) -> dict[str, Any] | None:
         """The record of ``run_id``, or None."""
@@ -109,7 +115,7 @@ class ResultsStore:
         codes_path, record_path = self.root / f"{stem}.npz", self.root / f"{stem}.json"
         atomic_write(codes_path, lambda file: np.savez_compressed(file, **{k: codes[k] for k in CODE_ARRAYS}))
         record = {**record, "codes_file": codes_path.name}
-        atomic_write(record_path, lambda file: file.write(json.dumps(record, indent=1).encode()))
+        _write_json(record_path, record)
         return record
 
     @property
@@ -129,20 +135,50 @@ class ResultsStore:
             return {key: data[key] for key in CODE_ARRAYS}
 
     def _read(self, path: Path) -> dict[str, Any]:
+        """The record of ``path`` in the current layout (:func:`hashbench.record.migrate`)."""
         try:
-            return json.loads(path.read_text())
+            return migrate(json.loads(path.read_text()))
         except (OSError, json.JSONDecodeError) as error:
             raise UsageError(f"{path}: not a readable run record ({error})") from None
 
     def records(self) -> list[dict[str, Any]]:
-        """Every record in the store, in file-name order."""
-        if not self.root.is_dir():
-            return []
-        return [self._read(path) for path in sorted(self.root.glob("*.json"))]
+        """Every record in the store, in file-name order (:meth:`record_paths`)."""
+        return [record for record, _ in self.record_paths()]
+
+    def record_paths(self) -> list[tuple[dict[str, Any], Path]]:
+        """Every record with its file, in file-name order. Where two files hold the same run (a rewrite killed
+        between writing the new file and removing the old one), the one named by its run id is the record."""
+        found: dict[str, tuple[dict[str, Any], Path]] = {}
+        for path in sorted(self.root.glob("*.json")) if self.root.is_dir() else []:
+            record = self._read(path)
+            if record["run_id"] not in found or path.stem.endswith(f"__{record['run_id']}"):
+                found[record["run_id"]] = (record, path)
+        return sorted(found.values(), key=lambda pair: pair[1].name)
+
+    def rewrite(self, record: dict[str, Any], path: Path) -> None:
+        """Replace the record stored at ``path`` (an older layout or older scores of the same run) by ``record``,
+        under the name its run id gives it; its codes move with it. Each step leaves a readable store: the codes
+        are linked under the new name, the new record written, then the old files removed."""
+        stem = record_name(record)
+        old_codes, new_codes = self.root / record["codes_file"], self.root / f"{stem}.npz"
+        if old_codes != new_codes and not new_codes.exists():
+            os.link(old_codes, new_codes)
+        record = {**record, "codes_file": new_codes.name}
+        new_path = self.root / f"{stem}.json"
+        _write_json(new_path, record)
+        if path != new_path:
+            path.unlink(missing_ok=True)
+            if old_codes != new_codes:
+                old_codes.unlink(missing_ok=True)
+        self._renamed = None
 
     def frame(self) -> pd.DataFrame:
         """All scalar metrics of the store as a tidy frame (:func:`records_frame`)."""
         return records_frame(self.records())
+
+
+def _write_json(path: Path, record: dict[str, Any]) -> None:
+    atomic_write(path, lambda file: file.write(json.dumps(record, indent=1).encode()))
 
 
 def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:

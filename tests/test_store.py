@@ -5,11 +5,13 @@ import json
 import numpy as np
 import pytest
 
+from hashbench.record import SCHEMA_VERSION
 from hashbench.store import ResultsStore, atomic_write
 
 
 def record(run_id="abc123", method="cmfh", seed=0, value=0.25):
     return {
+        "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
         "method": method,
         "reference": "Ding, Guo & Zhou, CVPR 2014",
