@@ -32,10 +32,10 @@ from tqdm.auto import tqdm
 from hashbench.backbones import BACKBONES, image_tensor
 from hashbench.device import resolve_device
 from hashbench.errors import UsageError
+from hashbench.files import atomic_write
 from hashbench.matrixfile import MATRIX_SUFFIXES, open_arrays
 from hashbench.prepared import dataset_folder
 from hashbench.standard import IMAGE_FEATURES, StandardDataset
-from hashbench.store import atomic_write
 from hashbench.textfiles import read_lines
 
 EXTRACT_BACKBONES = ("vgg16", "resnet50")

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from hashbench.errors import UsageError
-from hashbench.store import atomic_write, method_label
+from hashbench.files import atomic_write
+from hashbench.store import method_label
 
 FIGURE_FORMATS = ("png", "pdf", "svg")
 #: What each format's metadata holds: no date, so the same records give the same file; SVG none at all, so a

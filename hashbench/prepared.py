@@ -31,7 +31,7 @@ import numpy as np
 
 from hashbench.data import CrossModalDataset, DatasetCard
 from hashbench.errors import UsageError
-from hashbench.store import current_umask
+from hashbench.files import current_umask
 
 DATA_ENV = "HASHBENCH_DATA"
 PREPARED = "prepared"

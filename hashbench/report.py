@@ -20,10 +20,11 @@ import pandas as pd
 
 from hashbench import registry
 from hashbench.errors import UsageError
+from hashbench.files import atomic_write
 from hashbench.plots import plot_curves, plot_losses
 from hashbench.published import PUBLISHED_NAMES
 from hashbench.record import db_codes_of
-from hashbench.store import atomic_write, method_label, records_frame
+from hashbench.store import method_label, records_frame
 from hashbench.tables import summarise, timings
 
 METRIC = "map"

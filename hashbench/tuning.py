@@ -34,9 +34,9 @@ import numpy as np
 from hashbench import __version__, registry
 from hashbench.data import CrossModalDataset, TrainView
 from hashbench.errors import UsageError
+from hashbench.files import atomic_write
 from hashbench.method import HashMethod, parse_param
 from hashbench.runner import check_bits, check_db_codes, database_codes, task_maps
-from hashbench.store import atomic_write
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -42,9 +42,9 @@ from hashbench.backbones import BACKBONES, image_tensor
 from hashbench.codes import pack
 from hashbench.data import TrainView
 from hashbench.errors import UsageError
+from hashbench.files import atomic_write
 from hashbench.method import HashMethod
 from hashbench.metrics import MAP_ONLY, evaluate
-from hashbench.store import atomic_write
 
 ENCODE_BATCH = 1024
 LOG_2 = float(np.log(2.0))

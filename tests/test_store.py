@@ -5,8 +5,9 @@ import json
 import numpy as np
 import pytest
 
+from hashbench.files import atomic_write
 from hashbench.record import SCHEMA_VERSION
-from hashbench.store import ResultsStore, atomic_write
+from hashbench.store import ResultsStore
 
 
 def record(run_id="abc123", method="cmfh", seed=0, value=0.25):
