@@ -110,9 +110,13 @@ class ResultsStore:
     def _read(self, path: Path) -> dict[str, Any]:
         """The record of ``path`` in the current layout (:func:`hashbench.record.migrate`)."""
         try:
-            return migrate(json.loads(path.read_text()))
+            raw = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as error:
             raise UsageError(f"{path}: not a readable run record ({error})") from None
+        try:
+            return migrate(raw)
+        except (KeyError, TypeError, AttributeError) as error:
+            raise UsageError(f"{path}: not a run record of a known layout (no field {error})") from None
 
     def records(self) -> list[dict[str, Any]]:
         """Every record in the store, in file-name order (:meth:`record_paths`)."""

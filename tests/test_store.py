@@ -65,6 +65,12 @@ def test_an_unreadable_record_is_named(tmp_path):
         ResultsStore(tmp_path).records()
 
 
+def test_a_record_of_no_known_layout_is_named(tmp_path):
+    (tmp_path / "stray.json").write_text(json.dumps({"run_id": "x", "method": "cmfh"}))
+    with pytest.raises(ValueError, match=r"stray\.json: not a run record of a known layout \(no field 'params'\)"):
+        ResultsStore(tmp_path).records()
+
+
 def test_records_are_plain_json(tmp_path):
     ResultsStore(tmp_path).write(record(), codes())
     (path,) = tmp_path.glob("*.json")
