@@ -108,8 +108,10 @@ def make_method(config: RunConfig) -> HashMethod:
 def run_id(config: RunConfig, method: HashMethod, dataset: CrossModalDataset) -> str:
     """A stable id of the configuration (:func:`hashbench.record.run_id`): the same run gets the same id, so it
     can be skipped on resume."""
-    return record_layout.run_id(config.method, method.get_params(), dataset.card.name, dataset.fingerprint, config.bits,
-                         config.seed, config.db_codes, config.threads)  # fmt: skip
+    return record_layout.run_id(
+        config.method, method.get_params(), dataset.card.name, dataset.fingerprint, config.bits, config.seed,
+        config.db_codes, config.threads,
+    )  # fmt: skip
 
 
 def check_image_input(dataset: CrossModalDataset, method: HashMethod, name: str) -> None:

@@ -409,6 +409,24 @@ def batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.T
     return list(torch.randperm(n, generator=generator).split(batch_size))
 
 
+def optimise_epoch(
+    chunks: list[torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    batch_losses: Callable[[int, torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]],
+) -> dict[str, float]:
+    """One optimiser step per mini-batch of ``chunks`` on the loss ``batch_losses(number, batch)`` returns beside
+    its named terms; the mean of each term over the epoch (what the training log keeps)."""
+    totals: dict[str, float] = {}
+    for number, batch in enumerate(chunks):
+        loss, terms = batch_losses(number, batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        for name, value in terms.items():
+            totals[name] = totals.get(name, 0.0) + float(value.detach()) / len(chunks)
+    return totals
+
+
 @dataclass
 class TrainingLog:
     """What the epoch loop reports for the record (``HashMethod.fit_info``)."""

@@ -61,6 +61,7 @@ from hashbench.methods._deep import (
     epoch_generator,
     label_loss,
     layer_stack,
+    optimise_epoch,
     require_labels,
 )
 from hashbench.registry import register_method
@@ -172,19 +173,16 @@ class Acmr(DeepMethod):
         steps = p.epochs * -(-len(fit_rows) // p.batch_size)
 
         def run_epoch(epoch: int) -> dict[str, float]:
-            totals = {"loss_embedding": 0.0, "loss_modality": 0.0}
             chunks = batches(len(fit_rows), p.batch_size, epoch_generator(seed, epoch))
-            for number, batch in enumerate(chunks):
+
+            def losses(number: int, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
                 scale = reversal_scale((epoch * len(chunks) + number) / steps, p.adversarial)
                 embedding, modality = self.batch_losses(
                     {m: sources[m](batch) for m in ("image", "text")}, label_tensor[batch], scale
                 )
-                optimizer.zero_grad()
-                (embedding + modality).backward()
-                optimizer.step()
-                totals["loss_embedding"] += float(embedding.detach()) / len(chunks)
-                totals["loss_modality"] += float(modality.detach()) / len(chunks)
-            return totals
+                return embedding + modality, {"loss_embedding": embedding, "loss_modality": modality}
+
+            return optimise_epoch(chunks, optimizer, losses)
 
         self.run_training(state, run_epoch, train, bits, seed, (fit_rows, val_rows))
         return self

@@ -58,6 +58,7 @@ from hashbench.methods._deep import (
     batches,
     epoch_generator,
     layer_stack,
+    optimise_epoch,
     require_labels,
 )
 from hashbench.registry import register_method
@@ -218,10 +219,8 @@ class Cmdvh(DeepMethod):
         sources = {m: batch_source(self.inputs_[m], train.features(m)[fit_rows], device) for m in ("image", "text")}
         every = torch.arange(len(fit_rows))
         signed_labels = np.where(labels[fit_rows], 1.0, -1.0)
-        state = TrainingState(self.networks_, optimizers, {
-            "codes": torch.from_numpy(np.where(self.fused(sources, every) >= 0, 1.0, -1.0)),
-            "classifier": torch.zeros(labels.shape[1], bits, dtype=torch.float64),
-        })  # fmt: skip
+        initial = torch.from_numpy(np.where(self.fused(sources, every) >= 0, 1.0, -1.0))
+        state = TrainingState(self.networks_, optimizers, {"codes": initial})
 
         def run_epoch(epoch: int) -> dict[str, float]:
             generator = epoch_generator(seed, epoch)
@@ -235,7 +234,6 @@ class Cmdvh(DeepMethod):
             fused = self.fused(sources, every)
             new_codes = code_step(codes, classifier, signed_labels, fused, p.eta, p.sweeps)
             state.tensors["codes"] = torch.from_numpy(new_codes)
-            state.tensors["classifier"] = torch.from_numpy(classifier)
             return {
                 "objective": stage_one_objective(new_codes, classifier, signed_labels, fused, p.lam, p.eta),
                 "loss_fusion": fusion_loss,
@@ -252,30 +250,26 @@ class Cmdvh(DeepMethod):
 
     def fusion_epoch(self, sources, codes: np.ndarray, generator: torch.Generator, optimizer) -> float:
         """One epoch of Adam on mean ||b_i - F(x_i, t_i)||^2; the epoch's mean loss."""
-        target, total = torch.from_numpy(codes).float().to(self.device_), 0.0
-        chunks = batches(len(codes), self.params.batch_size, generator)
-        for batch in chunks:
+        target = torch.from_numpy(codes).float().to(self.device_)
+
+        def losses(_: int, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
             output = self.networks_["fusion"](sources["image"](batch), sources["text"](batch))
             loss = ((target[batch.to(self.device_)] - output) ** 2).sum(dim=1).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) / len(chunks)
-        return total
+            return loss, {"loss": loss}
+
+        return optimise_epoch(batches(len(codes), self.params.batch_size, generator), optimizer, losses)["loss"]
 
     def variational_epoch(self, sources, codes: np.ndarray, generator: torch.Generator, optimizer) -> float:
         """One epoch of Adam on both modalities' variational losses; the epoch's mean (summed over modalities)."""
-        target, total = torch.from_numpy(codes).float().to(self.device_), 0.0
-        chunks = batches(len(codes), self.params.batch_size, generator)
-        for batch in chunks:
+        target = torch.from_numpy(codes).float().to(self.device_)
+
+        def losses(_: int, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
             loss = torch.zeros((), device=self.device_)
             for m in ("image", "text"):
                 mean, log_variance = self.networks_[m](sources[m](batch))
                 noise = torch.randn(mean.shape, generator=generator).to(self.device_)
                 loss = loss + variational_loss(mean, log_variance, target[batch.to(self.device_)], noise,
                                                self.params.kl_weight)  # fmt: skip
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) / len(chunks)
-        return total
+            return loss, {"loss": loss}
+
+        return optimise_epoch(batches(len(codes), self.params.batch_size, generator), optimizer, losses)["loss"]

@@ -46,6 +46,7 @@ from hashbench.methods._deep import (
     epoch_generator,
     label_loss,
     layer_stack,
+    optimise_epoch,
     require_labels,
 )
 from hashbench.registry import register_method
@@ -129,17 +130,12 @@ class Cmnn(DeepMethod):
         sources = {m: batch_source(self.inputs_[m], train.features(m)[fit_rows], device) for m in ("image", "text")}
         label_tensor = torch.from_numpy(labels[fit_rows].astype(np.float32)).to(device)
 
+        def losses(_: int, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+            terms = self.batch_losses({m: sources[m](batch) for m in ("image", "text")}, label_tensor[batch])
+            return terms["loss_inter"] + p.intra * terms["loss_intra"] + p.label_weight * terms["loss_labels"], terms
+
         def run_epoch(epoch: int) -> dict[str, float]:
-            totals = dict.fromkeys(("loss_inter", "loss_intra", "loss_labels"), 0.0)
-            chunks = batches(len(fit_rows), p.batch_size, epoch_generator(seed, epoch))
-            for batch in chunks:
-                terms = self.batch_losses({m: sources[m](batch) for m in ("image", "text")}, label_tensor[batch])
-                optimizer.zero_grad()
-                (terms["loss_inter"] + p.intra * terms["loss_intra"] + p.label_weight * terms["loss_labels"]).backward()
-                optimizer.step()
-                for name, value in terms.items():
-                    totals[name] += float(value.detach()) / len(chunks)
-            return totals
+            return optimise_epoch(batches(len(fit_rows), p.batch_size, epoch_generator(seed, epoch)), optimizer, losses)
 
         self.run_training(state, run_epoch, train, bits, seed, (fit_rows, val_rows))
         return self
