@@ -24,12 +24,12 @@ from contextlib import nullcontext
 
 import pytest
 
-from hashbench import benchsearch
-from hashbench.benchsearch import naive_knn, naive_map, random_problem
 from hashbench.codes import pack
 from hashbench.machine import competing_load, usable_cores
-from hashbench.metrics import MAP_ONLY, evaluate
-from hashbench.search import knn
+from hashbench.scoring import bench
+from hashbench.scoring.bench import naive_knn, naive_map, random_problem
+from hashbench.scoring.metrics import MAP_ONLY, evaluate
+from hashbench.scoring.search import knn
 
 N_QUERY, N_DATABASE = 2_100, 190_000
 RANKING_CHUNK = 50  # queries per full-ranking call, so that no q x n index matrix outgrows memory
@@ -106,9 +106,9 @@ def test_map(benchmark, problem, backend):
 
 
 _PEAK_SCRIPT = """
-from hashbench.benchsearch import random_problem
+from hashbench.scoring.bench import random_problem
 from hashbench.codes import pack
-from hashbench.metrics import evaluate
+from hashbench.scoring.metrics import evaluate
 
 def status(field):
     with open("/proc/self/status") as lines:
@@ -145,6 +145,6 @@ def test_load(benchmark, load):
     benchmark.group = "load-64bits"
     problem = random_problem(N_QUERY, N_DATABASE, 64)
     with competing_load(usable_cores()) if load == "competitor" else nullcontext():
-        result = once(benchmark, benchsearch.run, problem, 100)
+        result = once(benchmark, bench.time_backends, problem, 100)
     others = result["machine"]["others_cores_during_measurement"]
     benchmark.extra_info.update({**result["ratios"], **result["pairs_per_second"], "others_cores": others})

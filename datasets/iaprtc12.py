@@ -2,13 +2,13 @@
 
 It has no text-file layout of its own here: the folder holds DCMH's
 ``.mat`` files (``LAll``, ``YAll``, and ``IAll`` for ``extract``), a feature file
-of the shallow papers, or per-modality matrices (see :mod:`hashbench.standard`).
+of the shallow papers, or per-modality matrices (see :mod:`hashbench.ingest.layouts`).
 """
 
 from __future__ import annotations
 
+from hashbench.ingest.layouts import Protocol, StandardDataset
 from hashbench.registry import register_dataset
-from hashbench.standard import Protocol, StandardDataset
 
 IAPRTC12 = register_dataset("iaprtc12")(
     StandardDataset(

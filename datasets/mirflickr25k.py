@@ -1,6 +1,6 @@
 """MIRFlickr-25K (Huiskes & Lew, MIR 2008): 20,015 Flickr image-tag pairs, 24 labels; the DCMH/SSAH protocol.
 
-Besides the common layouts (see :mod:`hashbench.standard`), the folder may hold
+Besides the common layouts (see :mod:`hashbench.ingest.layouts`), the folder may hold
 the text-file release passed around by the DCHMT line of work:
 ``all_tags.txt`` (comma-separated tags per item), ``all_labels.txt`` (24
 space-separated 0/1 values per item, columns in the alphabetical concept
@@ -14,9 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from hashbench.errors import UsageError
+from hashbench.ingest.layouts import Protocol, StandardDataset, TextLayout, required_file
+from hashbench.ingest.textfiles import bag_of_words, read_binary_rows, read_name_lists, read_vocabulary
 from hashbench.registry import register_dataset
-from hashbench.standard import Protocol, StandardDataset, TextLayout, required_file
-from hashbench.textfiles import bag_of_words, read_binary_rows, read_name_lists, read_vocabulary
 
 #: The 24 concepts, alphabetical: column j of all_labels.txt (and of DCMH's LAll) is the j-th.
 CLASS_NAMES = (

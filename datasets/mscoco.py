@@ -1,6 +1,6 @@
 """MS-COCO 2014 (Lin et al., ECCV 2014): 123,287 train+val images, 80 categories; the SSAH protocol.
 
-Besides the common layouts (see :mod:`hashbench.standard`), the folder may hold
+Besides the common layouts (see :mod:`hashbench.ingest.layouts`), the folder may hold
 the DCHMT text files: ``labels_annotation.txt`` (comma-separated category
 names per image, empty for the 1,069 images without a label, which are
 dropped: 122,218 items) with ``all_txts.txt`` (the captions of each image on
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hashbench.ingest.layouts import Protocol, StandardDataset, TextLayout
+from hashbench.ingest.textfiles import bag_of_words, caption_words, most_frequent, read_label_names, read_lines
 from hashbench.registry import register_dataset
-from hashbench.standard import Protocol, StandardDataset, TextLayout
-from hashbench.textfiles import bag_of_words, caption_words, most_frequent, read_label_names, read_lines
 
 WORDS = 2000
 #: The 80 categories in COCO's category-id order, spelt as the DCHMT label files spell them.

@@ -1,6 +1,6 @@
 """NUS-WIDE (Chua et al., CIVR 2009): 269,648 Flickr images, 81 concepts; the DCMH protocol on the 21 most frequent.
 
-Besides the common layouts (see :mod:`hashbench.standard`), the folder may hold
+Besides the common layouts (see :mod:`hashbench.ingest.layouts`), the folder may hold
 
 * the official ground truth ``Groundtruth.zip`` (or its unpacked
   ``Groundtruth/`` folder): ``AllLabels/Labels_<concept>.txt``, one 0/1 per
@@ -22,9 +22,8 @@ import numpy as np
 import scipy.sparse
 
 from hashbench.errors import UsageError
-from hashbench.registry import register_dataset
-from hashbench.standard import Protocol, StandardDataset, TextLayout, required_file
-from hashbench.textfiles import (
+from hashbench.ingest.layouts import Protocol, StandardDataset, TextLayout, required_file
+from hashbench.ingest.textfiles import (
     bag_of_words,
     most_frequent,
     parse_binary_rows,
@@ -32,6 +31,7 @@ from hashbench.textfiles import (
     read_label_names,
     read_name_lists,
 )
+from hashbench.registry import register_dataset
 
 CONCEPTS = 21
 TAGS = 1000

@@ -127,14 +127,16 @@ class HashMethod:
 
 
 def parse_param(method_class: type[HashMethod], assignment: str) -> tuple[str, Any]:
-    """Turn ``"key=value"`` from the command line into a typed parameter of ``method_class``."""
+    """Turn ``"key=value"`` (a flag's or a grid file's) into a typed parameter of ``method_class``."""
     key, sep, raw = assignment.partition("=")
     fields = {f.name: f for f in dataclasses.fields(method_class.Params)}
     if not sep or not key:
-        raise UsageError(f"--param {assignment!r}: expected key=value")
+        raise UsageError("expected key=value", thing="parameter", value=repr(assignment))
     if key not in fields:
         raise UsageError(
-            f"--param {key!r} is not a parameter of method {method_class.name!r}; {expected_one_of(key, fields)}"
+            f"no such parameter of method {method_class.name!r}; {expected_one_of(key, fields)}",
+            thing="parameter",
+            value=repr(key),
         )
     default = fields[key].default
     return key, _convert(key, raw, default)
@@ -154,7 +156,7 @@ def _convert(key: str, raw: str, default: Any) -> Any:
             return float(raw)
     except ValueError:
         kind = "true or false" if isinstance(default, bool) else f"a number like {default!r}"
-        raise UsageError(f"--param {key}={raw}: expected {kind}") from None
+        raise UsageError(f"expected {kind}", thing="parameter", value=f"{key}={raw}") from None
     return raw
 
 

@@ -3,7 +3,7 @@
 A method sets ``search_space = SearchSpace(version=1, params={"lr": FloatRange(1e-5, 1e-2, log=True), ...})``.
 Each entry names a field of ``Params`` and the values it may take; ``version`` is bumped whenever the space
 changes, so a tuning file says which space it came from. :meth:`SearchSpace.problems` is what
-``hashbench check`` verifies. This module only describes spaces; :mod:`hashbench.tuning` searches them.
+``hashbench check`` verifies. This module only describes spaces; :mod:`hashbench.harness.tuning` searches them.
 """
 
 from __future__ import annotations

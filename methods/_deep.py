@@ -44,7 +44,7 @@ from hashbench.data import TrainView
 from hashbench.errors import UsageError
 from hashbench.files import atomic_write
 from hashbench.method import HashMethod
-from hashbench.metrics import MAP_ONLY, evaluate
+from hashbench.scoring.metrics import MAP_ONLY, evaluate
 
 ENCODE_BATCH = 1024
 LOG_2 = float(np.log(2.0))

@@ -56,7 +56,7 @@ class CmfhParams:
 
     def __post_init__(self) -> None:
         if self.iters < 1:
-            raise UsageError(f"--param iters={self.iters}: expected a positive integer")
+            raise UsageError(f"iters={self.iters}: expected a positive integer")
 
 
 @register_method("cmfh")

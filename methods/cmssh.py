@@ -50,7 +50,7 @@ class CmsshParams:
 
     def __post_init__(self) -> None:
         if self.pairs < 1 or self.thresholds < 1:
-            raise UsageError("--param pairs and thresholds: expected positive integers")
+            raise UsageError("pairs and thresholds: expected positive integers")
 
 
 _SAMPLING_ROUNDS = 20

@@ -81,10 +81,10 @@ class SephParams:
 
     def __post_init__(self) -> None:
         if self.solver not in ("trust-ncg", "lbfgs"):
-            raise UsageError(f"--param solver={self.solver}: expected 'trust-ncg' or 'lbfgs'")
+            raise UsageError(f"solver={self.solver}: expected 'trust-ncg' or 'lbfgs'")
         for name in ("anchors", "train_size", "iters"):
             if getattr(self, name) < 1:
-                raise UsageError(f"--param {name}={getattr(self, name)}: expected a positive integer")
+                raise UsageError(f"{name}={getattr(self, name)}: expected a positive integer")
 
 
 def label_affinity(labels: np.ndarray) -> np.ndarray:

@@ -93,7 +93,7 @@ class Stmh(HashMethod):
 
     def fit(self, train: TrainView, bits: int, *, seed: int, device: str = "cpu") -> Stmh:
         if bits < 2 or bits > train.n:
-            raise UsageError(f"--bits {bits}: STMH needs 2 <= bits <= the {train.n} training items (one topic a bit)")
+            raise UsageError(f"bits={bits}: STMH needs 2 <= bits <= the {train.n} training items (one topic a bit)")
         p = self.params
         self.means_ = {m: train.features(m).astype(np.float64).mean(axis=0) for m in MODALITIES}
         x, t = (train.features(m).astype(np.float64) - self.means_[m] for m in MODALITIES)

@@ -1,6 +1,6 @@
 """Slow, obvious reference implementations of the metrics, one query at a time in plain Python.
 
-They share no code with ``hashbench.metrics``: distances are counted bit by
+They share no code with ``hashbench.scoring.metrics``: distances are counted bit by
 bit, rankings are built with ``sorted`` on (distance, index), and every
 formula is written the way a textbook states it.
 """
@@ -48,7 +48,7 @@ def expected_average_precision(distances: list[int], flags: list[bool]) -> float
 
 
 def evaluate(query_bits, database_bits, query_labels, database_labels, bits, map_at, precision_at, radius):
-    """Every metric of ``hashbench.metrics.evaluate``, query by query."""
+    """Every metric of ``hashbench.scoring.metrics.evaluate``, query by query."""
     out = {"map": [], "map_tie_aware": [], "no_relevant": 0, f"p@r{radius}": []}
     out.update({f"map@{k}": [] for k in map_at})
     out.update({f"p@{k}": [] for k in precision_at})

@@ -6,6 +6,7 @@ import torch
 from wiki_scores import query_maps
 
 from hashbench.errors import UsageError
+from hashbench.harness.runner import load_dataset
 from hashbench.methods._deep import label_loss
 from hashbench.methods.acmr import (
     Acmr,
@@ -14,7 +15,6 @@ from hashbench.methods.acmr import (
     reversal_scale,
     triplet_loss,
 )
-from hashbench.runner import load_dataset
 
 
 def test_the_reversal_layer_passes_values_and_negates_scaled_gradients():

@@ -5,12 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from hashbench.benchsearch import naive_knn, naive_map, random_problem
 from hashbench.cli import main
 from hashbench.codes import pack
 from hashbench.machine import competing_load, usable_cores
-from hashbench.metrics import evaluate
-from hashbench.search import knn
+from hashbench.scoring.bench import naive_knn, naive_map, random_problem
+from hashbench.scoring.metrics import evaluate
+from hashbench.scoring.search import knn
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,9 @@ from workers import threads_per_worker
 
 from hashbench import registry
 from hashbench.cli import main
-from hashbench.metrics import evaluate, relevance
-from hashbench.runner import RunConfig, load_dataset, make_method, run_id
-from hashbench.store import ResultsStore
+from hashbench.harness.runner import RunConfig, load_dataset, make_method, run_id
+from hashbench.harness.store import ResultsStore
+from hashbench.scoring.metrics import evaluate, relevance
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -189,9 +189,12 @@ BAD_INPUTS = {
     "too many bits": (["--method", "cmfh", "--bits", "1025"], "expected a positive integer of at most 1024"),
     "bits not a number": (["--method", "cmfh", "--bits", "many"], "'many': expected a positive integer"),
     "negative seed": (["--method", "cmfh", "--seed", "-1"], "expected a non-negative integer"),
-    "unknown parameter": (["--method", "cmfh", "--param", "lr=1"], "'lr' is not a parameter of method 'cmfh'"),
-    "parameter not key=value": (["--method", "cmfh", "--param", "mu"], "expected key=value"),
-    "parameter of wrong type": (["--method", "cmfh", "--param", "iters=many"], "iters=many: expected a number"),
+    "unknown parameter": (
+        ["--method", "cmfh", "--param", "lr=1"],
+        "--param 'lr': no such parameter of method 'cmfh'; expected one of:",
+    ),
+    "parameter not key=value": (["--method", "cmfh", "--param", "mu"], "--param 'mu': expected key=value"),
+    "parameter of wrong type": (["--method", "cmfh", "--param", "iters=many"], "--param iters=many: expected a number"),
     "missing file": (["--method", "cmfh", "--dataset", "nowhere/data.mat"], "nowhere/data.mat: no such file"),
     "unified codes of a method without them": (
         ["--method", "cca-itq", "--db-codes", "unified"],
@@ -217,6 +220,27 @@ def test_bad_input_gives_one_line_exit_2_and_no_record(case, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
     assert not results.exists()
+
+
+FLAGGED_ERRORS = {
+    "results": (["run", "--method", "cca-itq", "--bits", "16", "--results", "{file}/results"],
+                "--results {file}/results: cannot create the folder"),
+    "published": (["report", "--results", "{tmp}", "--published", "nope"], "--published 'nope': no such source"),
+    "images": (["datasets", "extract", "mirflickr25k", "--images", "{file}"],
+               "--images {file}: expected a folder of image files"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(FLAGGED_ERRORS))
+def test_the_command_line_names_its_flag_in_errors_raised_below_it(case, tmp_path, capsys):
+    """Below the command line an error names the thing (results folder, published table, images); the command
+    line puts the flag that gave the value in its place."""
+    file = tmp_path / "a-file.txt"
+    file.write_text("not a folder")
+    args, message = FLAGGED_ERRORS[case]
+    assert main([arg.format(file=file, tmp=tmp_path) for arg in args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message.format(file=file) in err, err
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import torch
 from wiki_scores import query_maps
 
 from hashbench.errors import UsageError
+from hashbench.harness.runner import load_dataset
 from hashbench.methods.cmdvh import (
     Cmdvh,
     classifier_step,
@@ -15,7 +16,6 @@ from hashbench.methods.cmdvh import (
     stage_one_objective,
     variational_loss,
 )
-from hashbench.runner import load_dataset
 
 
 def tiny_problem(n=12, bits=4, label_count=3, seed=0):

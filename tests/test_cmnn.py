@@ -8,8 +8,8 @@ import torch
 from wiki_scores import query_maps
 
 from hashbench.errors import UsageError
+from hashbench.harness.runner import load_dataset
 from hashbench.methods.cmnn import Cmnn, contrastive_loss
-from hashbench.runner import load_dataset
 
 
 def direct_contrastive(first, second, relevant, margin, skip_diagonal):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hashbench.codes import as_words, hamming_distances, pack, to_bits, unpack
-from hashbench.search import hamming_ranking, rank
+from hashbench.scoring.search import hamming_ranking, rank
 
 
 @pytest.mark.parametrize("bits", [1, 7, 8, 63, 64, 65, 130])

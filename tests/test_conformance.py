@@ -7,8 +7,8 @@ import pytest
 
 from hashbench import registry
 from hashbench.cli import main
-from hashbench.conformance import RULES, check_dataset, check_method
 from hashbench.data import CrossModalDataset
+from hashbench.devkit.conformance import RULES, check_dataset, check_method
 from hashbench.errors import UsageError
 from hashbench.method import HashMethod, Reference, sign_bits
 from hashbench.space import Choice, FloatRange, IntRange, SearchSpace

@@ -11,8 +11,8 @@ import statistics
 
 import pytest
 
+from hashbench.harness.runner import RunConfig, execute, load_dataset, make_method
 from hashbench.machine import competing_load, usable_cores
-from hashbench.runner import RunConfig, execute, load_dataset, make_method
 
 CONFIG = RunConfig("cmfh", "wiki", bits=128)
 REPEATS = 3

@@ -9,7 +9,7 @@ import scipy.io
 
 from hashbench.data import CrossModalDataset, DatasetCard
 from hashbench.errors import UsageError
-from hashbench.runner import load_dataset
+from hashbench.harness.runner import load_dataset
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CARD = DatasetCard("toy", "unit test", "none", "none", {"image": "2-d", "text": "3-d"}, "2 classes")

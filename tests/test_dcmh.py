@@ -13,11 +13,11 @@ from PIL import Image
 from hashbench import registry
 from hashbench.data import TrainView
 from hashbench.errors import UsageError
-from hashbench.featurefile import load_feature_file
+from hashbench.harness.runner import RunConfig, execute, make_method
+from hashbench.ingest.single_file import load_feature_file
 from hashbench.methods import _deep, dcmh
 from hashbench.methods._deep import lean_pairwise_nll, pairwise_nll
 from hashbench.methods.dcmh import Dcmh, batch_loss, objective
-from hashbench.runner import RunConfig, execute, make_method
 
 
 def slow_loss_and_gradient(output, other, similarity, codes, others_sum, gamma, eta):

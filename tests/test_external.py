@@ -8,10 +8,10 @@ from matfiles import write_h5, write_mat73
 from hashbench.cli import main
 from hashbench.codes import unpack
 from hashbench.errors import UsageError
-from hashbench.external import LAYOUTS, evaluate_codes, read_codes
-from hashbench.runner import RunConfig, execute, load_dataset, make_method
-from hashbench.store import CODE_ARRAYS, ResultsStore, method_label
-from hashbench.tables import timings
+from hashbench.harness.external import LAYOUTS, evaluate_codes, read_codes
+from hashbench.harness.runner import RunConfig, execute, load_dataset, make_method
+from hashbench.harness.store import CODE_ARRAYS, ResultsStore, method_label
+from hashbench.reports.tables import timings
 
 BITS = 16
 

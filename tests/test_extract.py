@@ -12,8 +12,8 @@ from hashbench import backbones
 from hashbench.backbones import image_tensor
 from hashbench.cli import main
 from hashbench.datasets.mirflickr25k import MIRFLICKR25K
-from hashbench.extract import IMAGE_SIZE, extract
-from hashbench.prepared import DATA_ENV
+from hashbench.ingest.extract import IMAGE_SIZE, extract
+from hashbench.ingest.prepared import DATA_ENV
 
 N_IMAGES = 7
 

@@ -11,12 +11,12 @@ import distributed
 import pytest
 import worker_crash
 
-from hashbench import grid as grid_module
 from hashbench import registry
 from hashbench.cli import main
 from hashbench.errors import UsageError
-from hashbench.grid import MethodEntry, load_grid
-from hashbench.runner import RunConfig
+from hashbench.harness import grid as grid_module
+from hashbench.harness.grid import MethodEntry, load_grid
+from hashbench.harness.runner import RunConfig
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
@@ -84,8 +84,8 @@ def test_a_feature_file_is_found_beside_the_grid_file(tmp_path):
         (("seeds = [0]", "seeds = [-1]"), r"\[grid\] seeds = \[-1\]: expected a list of integers >= 0"),
         (("seeds = [0]", "seed = [0]"), r"\[grid\] has an unknown key 'seed'"),
         (('name = "cmfh"', 'name = "nope"'), r"#1 \(nope\): .*'nope'"),
-        (("iters = 10", "iters = 1.5"), r"#2 \(cca-itq\): --param iters=1.5: expected a number like 50"),
-        (("iters = 10", "steps = 10"), r"#2 \(cca-itq\): --param 'steps' is not a parameter"),
+        (("iters = 10", "iters = 1.5"), r"#2 \(cca-itq\): parameter iters=1.5: expected a number like 50"),
+        (("iters = 10", "steps = 10"), r"#2 \(cca-itq\): parameter 'steps': no such parameter of method 'cca-itq'"),
         (('datasets = ["wiki"]', "datasets = []"), r"\[grid\] datasets = \[\]: expected a list"),
         (("[[methods]]", "[[method]]"), r"expected a \[grid\] table and at least one \[\[methods\]\] entry"),
         (("bits = [16, 32]", "bits = [16, 32"), "not a valid TOML file"),

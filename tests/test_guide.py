@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from hashbench import registry
-from hashbench.conformance import check_method
-from hashbench.metrics import relevance
-from hashbench.runner import RunConfig, execute, load_dataset, make_method
+from hashbench.devkit.conformance import check_method
+from hashbench.harness.runner import RunConfig, execute, load_dataset, make_method
+from hashbench.scoring.metrics import relevance
 
 GUIDE = Path(__file__).parent.parent / "docs" / "adding-a-method.md"
 

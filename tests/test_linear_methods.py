@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from hashbench.conformance import check_datasets
+from hashbench.devkit.conformance import check_datasets
+from hashbench.harness.runner import load_dataset
 from hashbench.methods.cca_itq import CcaItq
 from hashbench.methods.cmssh import Cmssh, best_thresholds, sample_pairs
 from hashbench.methods.cvh import Cvh
-from hashbench.runner import load_dataset
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import scipy.sparse
 from matfiles import write_h5, write_mat73
 
 from hashbench.errors import UsageError
-from hashbench.matrixfile import dense_rows, open_arrays
+from hashbench.ingest.matrixfile import dense_rows, open_arrays
 
 MATRIX = np.arange(35, dtype=np.float64).reshape(7, 5)
 IMAGES = np.arange(4 * 3 * 2 * 6, dtype=np.uint8).reshape(4, 3, 2, 6)  # MATLAB: height x width x 3 x n, here 3 x 2

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from hashbench.memory import peak_rss_bytes, reset_peak
+from hashbench.harness.memory import peak_rss_bytes, reset_peak
 
 MIB = 1 << 20
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from hashbench import registry
-from hashbench.conformance import check_datasets
+from hashbench.devkit.conformance import check_datasets
 from hashbench.errors import UsageError
+from hashbench.harness.runner import load_dataset
 from hashbench.methods.scm import ScmOrth, ScmSeq, semantic_cross_covariance
-from hashbench.runner import load_dataset
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import reference_metrics as ref
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hashbench import search
 from hashbench.codes import pack
-from hashbench.metrics import EvalConfig, evaluate, tie_aware_average_precision
+from hashbench.scoring import search
+from hashbench.scoring.metrics import EvalConfig, evaluate, tie_aware_average_precision
 
 
 def random_problem(rng, n_query, n_database, bits, n_classes, multi_label):

@@ -4,7 +4,7 @@ import pytest
 
 from hashbench.cli import main
 from hashbench.errors import UsageError
-from hashbench.plots import curve_frame, mean_curves, plot_curves
+from hashbench.reports.plots import curve_frame, mean_curves, plot_curves
 
 
 def curved_record(method, seed, precision):

@@ -16,11 +16,11 @@ from browser import CHROMEDRIVER, CHROMIUM, chromium, screenshot
 from hashbench import registry
 from hashbench.cli import main
 from hashbench.codes import unpack
-from hashbench.external import LAYOUTS, evaluate_codes
-from hashbench.published import load_published
-from hashbench.report import page_name, reproducing_command, write_site
-from hashbench.runner import load_dataset
-from hashbench.store import CODE_ARRAYS, ResultsStore, method_label
+from hashbench.harness.external import LAYOUTS, evaluate_codes
+from hashbench.harness.runner import load_dataset
+from hashbench.harness.store import CODE_ARRAYS, ResultsStore, method_label
+from hashbench.reports.published import load_published
+from hashbench.reports.site import page_name, reproducing_command, write_site
 
 RECORDS = Path(__file__).parents[1] / "results" / "wiki" / "records"
 #: The only addresses in the site: XML namespace names and the SVG DTD's identifier, which no browser fetches.

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from hashbench import metrics
 from hashbench.cli import main
-from hashbench.record import EVALUATION_VERSION, SCHEMA_VERSION, migrate
-from hashbench.runner import RunConfig, load_dataset, make_method, run_id
-from hashbench.store import ResultsStore
+from hashbench.harness.record import EVALUATION_VERSION, SCHEMA_VERSION, migrate
+from hashbench.harness.runner import RunConfig, load_dataset, make_method, run_id
+from hashbench.harness.store import ResultsStore
+from hashbench.scoring import metrics
 
 OLD_RECORDS = Path(__file__).parent / "fixtures" / "records_v1"
 #: Two records of the first layout (run ids with the evaluation version hashed in), as hashbench wrote them
@@ -63,7 +63,7 @@ def test_after_an_evaluation_change_rescoring_gives_what_a_fresh_run_gives(tmp_p
     capsys.readouterr()
     changed = metrics.EvalConfig(map_at=(10,), precision_at=(3, 30), radius=1)
     monkeypatch.setattr(metrics, "EvalConfig", lambda: changed)
-    monkeypatch.setattr("hashbench.rescore.EVALUATION_VERSION", EVALUATION_VERSION + 1)
+    monkeypatch.setattr("hashbench.harness.rescore.EVALUATION_VERSION", EVALUATION_VERSION + 1)
     assert main(["rescore", "--results", str(stored)]) == 0
     assert main([*arguments, "--results", str(fresh)]) == 0
     (rescored,), (ran,) = ResultsStore(stored).records(), ResultsStore(fresh).records()

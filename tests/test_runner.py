@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from hashbench.errors import UsageError
+from hashbench.harness.runner import RunConfig, check_bits, execute, load_dataset, make_method, run_id
 from hashbench.method import HashMethod, Reference, sign_bits
-from hashbench.runner import RunConfig, check_bits, execute, load_dataset, make_method, run_id
 
 
 class Spy(HashMethod):

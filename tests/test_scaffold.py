@@ -107,7 +107,8 @@ def test_bad_plugin_names_are_refused(name, tmp_path, capsys):
 def test_new_outside_a_checkout_points_to_package(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["new", "method", "my-hash"]) == 2
-    assert "--package" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("hashbench: error: --package: none given, and ") and "is not a hashbench checkout" in err
 
 
 def test_a_scaffolded_dataset_conforms(tmp_path):

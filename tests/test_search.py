@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from hashbench.codes import pack
 from hashbench.errors import UsageError
-from hashbench.search import knn, resolve_backend
+from hashbench.scoring.search import knn, resolve_backend
 
 
 def reference_knn(query_bits, database_bits, k):

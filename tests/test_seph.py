@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 
-from hashbench.conformance import check_datasets
+from hashbench.devkit.conformance import check_datasets
 from hashbench.methods.seph import (
     CodeObjective,
     SephKmeans,

@@ -5,12 +5,12 @@ import itertools
 import numpy as np
 import pytest
 
+from hashbench.harness.runner import load_dataset
 from hashbench.methods._linear import knn_laplacian
 from hashbench.methods.imh import Imh, imh_system, regression_residual
 from hashbench.methods.lssh import Lssh, lasso, row_bounded_least_squares
 from hashbench.methods.qch import Qch, procrustes
 from hashbench.methods.stmh import Stmh, squared_distances, top_half
-from hashbench.runner import load_dataset
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ from wiki_scores import query_maps
 
 from hashbench.data import TrainView
 from hashbench.errors import UsageError
+from hashbench.harness.runner import load_dataset
 from hashbench.methods.smfh import Smfh, joint_laplacian
-from hashbench.runner import load_dataset
 
 
 @pytest.fixture(scope="module")

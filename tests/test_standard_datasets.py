@@ -13,13 +13,13 @@ import scipy.io
 from matfiles import write_h5, write_mat73
 
 from hashbench.cli import main
-from hashbench.conformance import check_dataset
 from hashbench.datasets import mirflickr25k, mscoco, nuswide
+from hashbench.devkit.conformance import check_dataset
 from hashbench.errors import UsageError
-from hashbench.prepared import DATA_ENV, load_prepared, prepared_folder
-from hashbench.runner import load_dataset
-from hashbench.standard import Protocol, prepare
-from hashbench.textfiles import caption_words, read_label_names, read_name_lists
+from hashbench.harness.runner import load_dataset
+from hashbench.ingest.layouts import Protocol, prepare
+from hashbench.ingest.prepared import DATA_ENV, load_prepared, prepared_folder
+from hashbench.ingest.textfiles import caption_words, read_label_names, read_name_lists
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MIR = FIXTURES / "mirflickr25k"

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from hashbench.files import atomic_write
-from hashbench.record import SCHEMA_VERSION
-from hashbench.store import ResultsStore
+from hashbench.harness.record import SCHEMA_VERSION
+from hashbench.harness.store import ResultsStore
 
 
 def record(run_id="abc123", method="cmfh", seed=0, value=0.25):

@@ -6,8 +6,8 @@ import pytest
 from scipy import stats
 
 from hashbench.errors import UsageError
-from hashbench.published import beside_published, load_published
-from hashbench.tables import render, render_published, render_timings, summarise, timings
+from hashbench.reports.published import beside_published, load_published
+from hashbench.reports.tables import render, render_published, render_timings, summarise, timings
 
 
 def frame(rows, db_codes="modality"):
@@ -187,5 +187,7 @@ def test_cells_are_tested_against_a_chosen_method_paired_by_seed():
 
 
 def test_an_unknown_method_to_test_against_is_a_usage_error():
-    with pytest.raises(UsageError, match="--against 'nope': no such method in the store; expected one of: dcmh"):
+    with pytest.raises(
+        UsageError, match="method to compare against 'nope': no such method in the store; expected one of: dcmh"
+    ):
         summarise(PAIRED, against="nope")

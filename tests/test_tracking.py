@@ -8,7 +8,7 @@ import sys
 import types
 
 from hashbench.cli import main
-from hashbench.tracking import metric_key
+from hashbench.harness.tracking import metric_key
 
 
 class FakeMlflow(types.ModuleType):

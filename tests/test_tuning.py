@@ -14,8 +14,8 @@ import pytest
 
 from hashbench.cli import main
 from hashbench.errors import UsageError
-from hashbench.runner import load_dataset
-from hashbench.tuning import TuneConfig, read_tuning_file, resolve_params, tune, validation_split
+from hashbench.harness.runner import load_dataset
+from hashbench.harness.tuning import TuneConfig, read_tuning_file, resolve_params, tune, validation_split
 
 FAST = TuneConfig("cmfh", bits=(16,), trials=4, fixed=(("iters", 5),))
 
@@ -58,7 +58,7 @@ def test_tuning_never_reads_the_queries_nor_the_database(wiki, tmp_path):
 
 def test_a_longer_tune_repeats_the_shorter_tunes_trials_and_resumes_where_it_stopped(wiki, tmp_path):
     tune(FAST, wiki, tmp_path / "a.db")
-    with pytest.raises(UsageError, match="holds an earlier tune; expected --resume"):
+    with pytest.raises(UsageError, match="holds an earlier tune; expected to resume it"):
         tune(FAST, wiki, tmp_path / "a.db")
     longer = dataclasses.replace(FAST, trials=6)
     tune(longer, wiki, tmp_path / "a.db", resume=True)
@@ -161,5 +161,5 @@ def test_a_tuning_file_of_another_method_is_refused(tmp_path):
     with pytest.raises(UsageError, match="tunes method 'seph-km'; expected a tuning file of 'cmfh'"):
         read_tuning_file(path, load_method("cmfh"))
     path.write_text('[tuned]\nmethod = "cmfh"\n\n[params]\nmu = "lots"\n', encoding="utf-8")
-    with pytest.raises(UsageError, match=r"x.toml: \[params\]: --param mu=lots: expected a number"):
+    with pytest.raises(UsageError, match=r"x.toml: \[params\]: parameter mu=lots: expected a number"):
         read_tuning_file(path, load_method("cmfh"))

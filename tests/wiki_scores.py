@@ -1,8 +1,8 @@
 """The test queries' mAP of a fitted method on the bundled Wikipedia data, scored as a run scores it."""
 
 from hashbench.data import CrossModalDataset
+from hashbench.harness.runner import database_codes, task_maps
 from hashbench.method import HashMethod
-from hashbench.runner import database_codes, task_maps
 
 
 def query_maps(method: HashMethod, wiki: CrossModalDataset, bits: int) -> dict[str, float]:

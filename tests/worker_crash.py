@@ -5,7 +5,7 @@ It lives in its own module so that spawned worker processes can import it by nam
 
 import os
 
-from hashbench import grid
+from hashbench.harness import grid
 
 
 def execute_or_die(config, device, checkpoint_dir):

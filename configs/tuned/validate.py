@@ -15,8 +15,8 @@ import time
 import numpy as np
 
 from hashbench import registry
+from hashbench.harness.tuning import TuneConfig, validation_map, validation_split
 from hashbench.method import parse_param
-from hashbench.tuning import TuneConfig, validation_map, validation_split
 
 
 def main(method: str, *settings: str) -> None:

@@ -35,8 +35,8 @@ from hashbench import __version__, registry
 from hashbench.data import CrossModalDataset, TrainView
 from hashbench.errors import UsageError
 from hashbench.files import atomic_write
+from hashbench.harness.runner import check_bits, check_db_codes, database_codes, task_maps
 from hashbench.method import HashMethod, parse_param
-from hashbench.runner import check_bits, check_db_codes, database_codes, task_maps
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -124,7 +124,7 @@ def _study(config: TuneConfig, storage_path: Path, identity: dict[str, Any], res
     storage = optuna.storages.RDBStorage(f"sqlite:///{storage_path}")
     studies = {summary.study_name for summary in optuna.get_all_study_summaries(storage)} if existed else set()
     if existed and not resume:
-        raise UsageError(f"{storage_path}: holds an earlier tune; expected --resume to continue it, or its removal")
+        raise UsageError(f"{storage_path}: holds an earlier tune; expected to resume it, or its removal")
     if resume and studies and name not in studies:
         raise UsageError(f"{storage_path}: holds a tune of other settings than these; expected the same settings")
     study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True)

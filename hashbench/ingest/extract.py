@@ -33,10 +33,10 @@ from hashbench.backbones import BACKBONES, image_tensor
 from hashbench.device import resolve_device
 from hashbench.errors import UsageError
 from hashbench.files import atomic_write
-from hashbench.matrixfile import MATRIX_SUFFIXES, open_arrays
-from hashbench.prepared import dataset_folder
-from hashbench.standard import IMAGE_FEATURES, StandardDataset
-from hashbench.textfiles import read_lines
+from hashbench.ingest.layouts import IMAGE_FEATURES, StandardDataset
+from hashbench.ingest.matrixfile import MATRIX_SUFFIXES, open_arrays
+from hashbench.ingest.prepared import dataset_folder
+from hashbench.ingest.textfiles import read_lines
 
 EXTRACT_BACKBONES = ("vgg16", "resnet50")
 IMAGE_LIST = "all_imgs.txt"
@@ -105,7 +105,7 @@ def extract(
 ) -> Path:
     """Write ``image_features.npy`` for ``spec`` from the images at ``images``; return its path."""
     if backbone not in BACKBONES:
-        raise UsageError(f"--backbone {backbone!r}: expected one of {', '.join(sorted(BACKBONES))}")
+        raise UsageError(f"expected one of {', '.join(sorted(BACKBONES))}", thing="backbone", value=repr(backbone))
     images = Path(images)
     options = (backbone, batch_size, device, pretrained, progress)
     if images.is_dir():
@@ -113,7 +113,9 @@ def extract(
         listed = hashlib.sha256("\n".join(paths).encode()).hexdigest()
         return _extract(spec, ImageSource(paths.size, lambda rows: paths[rows], listed), *options)
     if images.suffix.lower() not in MATRIX_SUFFIXES:
-        raise UsageError(f"--images {images}: expected a folder of image files, or a .mat/.h5 file holding IAll")
+        raise UsageError(
+            "expected a folder of image files, or a .mat/.h5 file holding IAll", thing="images", value=images
+        )
     with open_arrays(images, expected="a .mat/.h5 file holding IAll (height x width x 3 x n)") as arrays:
         stack = arrays.get("IAll", arrays.get("images"))
         if stack is None or stack.ndim != 4 or stack.shape[2] != 3:

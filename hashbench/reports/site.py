@@ -2,10 +2,10 @@
 
 ``index.html`` holds, per dataset and database-code protocol, the comparison table of mAP (mean ± sample
 std over seeds, the best complete mean of each column marked, sortable by a click on a column's head),
-rows of published tables beside the reproduced ones, the curves of :mod:`hashbench.plots` as SVG and the
-timing table of :mod:`hashbench.tables`. ``methods/<name>.html`` holds a method's parameters and where they
+rows of published tables beside the reproduced ones, the curves of :mod:`hashbench.reports.plots` as SVG and the
+timing table of :mod:`hashbench.reports.tables`. ``methods/<name>.html`` holds a method's parameters and where they
 came from, its training losses per epoch (deep methods), its times and the command that reproduces each run.
-Pages are Jinja2 templates (``hashbench/templates``); the one script is inline and sorts tables.
+Pages are Jinja2 templates (``hashbench/reports/templates``); the one script is inline and sorts tables.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import pandas as pd
 from hashbench import registry
 from hashbench.errors import UsageError
 from hashbench.files import atomic_write
-from hashbench.plots import plot_curves, plot_losses
-from hashbench.published import PUBLISHED_NAMES
-from hashbench.record import db_codes_of
-from hashbench.store import method_label, records_frame
-from hashbench.tables import summarise, timings
+from hashbench.harness.record import db_codes_of
+from hashbench.harness.store import method_label, records_frame
+from hashbench.reports.plots import plot_curves, plot_losses
+from hashbench.reports.published import PUBLISHED_NAMES
+from hashbench.reports.tables import summarise, timings
 
 METRIC = "map"
 _SLUG = re.compile(r"[^A-Za-z0-9_.+-]+")
@@ -78,7 +78,7 @@ def _format(value: float, std: float, seeds: int) -> str:
 
 def comparison_tables(records: list[dict], published: pd.DataFrame | None) -> list[dict[str, Any]]:
     """One table per (dataset, database-code protocol): columns (task, bits), rows with a sortable value and
-    the text of each cell; published rows (``published``: rows of :func:`hashbench.published.load_published`)
+    the text of each cell; published rows (``published``: rows of :func:`hashbench.reports.published.load_published`)
     follow the reproduced ones in the per-modality table."""
     summary = summarise(records_frame(records), METRIC)
     tables = []
@@ -123,7 +123,7 @@ def _published_rows(published: pd.DataFrame, columns: list[tuple]) -> list[dict[
 
 
 def timing_rows(records: list[dict]) -> tuple[list[str], list[list[str]]]:
-    """The timing table (:func:`hashbench.tables.timings`, wall clock) as headers and formatted rows; none when
+    """The timing table (:func:`hashbench.reports.tables.timings`, wall clock) as headers and formatted rows; none when
     no record was trained here."""
     trained = [record for record in records if "external" not in record]
     if not trained:
@@ -198,12 +198,12 @@ def write_site(
     try:
         (out / "methods").mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise UsageError(f"--out {out}: cannot create the folder ({error.strerror})") from None
+        raise UsageError(f"cannot create the folder ({error.strerror})", thing="site folder", value=out) from None
     plots = plot_curves(records, out / "plots", ("svg",))
     groups = records_by_label(records)
     pages = method_pages(groups, results)
     losses = {label: plot_losses(runs, out / "plots", page_stem(label)) for label, runs in groups}
-    environment = Environment(loader=PackageLoader("hashbench", "templates"), autoescape=select_autoescape())
+    environment = Environment(loader=PackageLoader("hashbench.reports", "templates"), autoescape=select_autoescape())
     headers, rows = timing_rows(records)
     index = environment.get_template("index.html").render(
         tables=comparison_tables(records, published),
@@ -225,7 +225,7 @@ def write_site(
 
 
 def records_by_label(records: list[dict]) -> list[tuple[str, list[dict]]]:
-    """The records grouped by the label tables give them (:func:`hashbench.store.method_label`), by label."""
+    """The records grouped by the label tables give them (:func:`hashbench.harness.store.method_label`), by label."""
     groups: dict[str, list[dict]] = defaultdict(list)
     for record in records:
         groups[method_label(record)].append(record)

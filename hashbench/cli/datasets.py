@@ -11,19 +11,20 @@ from typing import Any
 from tabulate import tabulate
 
 from hashbench import registry
-from hashbench.argtypes import POSITIVE, SEED
+from hashbench.cli.options import POSITIVE, SEED, Subcommands, flag
 from hashbench.device import DEVICES
 from hashbench.errors import UsageError
-from hashbench.extract import EXTRACT_BACKBONES, extract
-from hashbench.prepared import dataset_folder, prepared_folder, read_card
-from hashbench.standard import StandardDataset, info, prepare
+from hashbench.ingest.extract import EXTRACT_BACKBONES, extract
+from hashbench.ingest.layouts import StandardDataset, info, prepare
+from hashbench.ingest.prepared import dataset_folder, prepared_folder, read_card
 
 COUNTS = ("items", "query", "database", "train")
 
 
-def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    """The ``datasets`` sub-command and its actions; ``common`` holds the options every command takes."""
-    datasets = commands.add_parser("datasets", parents=[common], help="dataset files: list, info, prepare, extract")
+def add_commands(commands: Subcommands) -> None:
+    """The ``datasets`` sub-command and its actions, each with the options every command takes."""
+    common = commands.common
+    datasets = commands.add_parser("datasets", command, help="dataset files: list, info, prepare, extract")
     actions = datasets.add_subparsers(dest="action", required=True, parser_class=type(datasets))
     actions.add_parser("list", parents=[common], help="every dataset, with its state under the data root")
     about = actions.add_parser("info", parents=[common], help="counts, dims, label frequencies, where files go")
@@ -140,6 +141,7 @@ def command(args: argparse.Namespace) -> None:
         print(f"prepared {spec.name} in {prepared_folder(spec.name)}: {counts}; fingerprint {about['fingerprint']}")
     else:
         spec = _standard(args.name)
-        path = extract(spec, Path(args.images), args.backbone, batch_size=args.batch_size, device=args.device,
-                       pretrained=not args.no_pretrained)  # fmt: skip
+        with flag("images", "--images"), flag("backbone", "--backbone"), flag("device", "--device"):
+            path = extract(spec, Path(args.images), args.backbone, batch_size=args.batch_size, device=args.device,
+                           pretrained=not args.no_pretrained)  # fmt: skip
         print(f"wrote {path}")

@@ -19,7 +19,7 @@ import numpy as np
 
 from hashbench.data import CrossModalDataset, DatasetCard
 from hashbench.errors import UsageError
-from hashbench.matrixfile import open_arrays
+from hashbench.ingest.matrixfile import open_arrays
 
 SUFFIXES = (".mat", ".npz", ".h5", ".hdf5")
 EXPECTED = "a feature file with I_tr, T_tr, L_tr, I_te, T_te, L_te (optionally I_db, T_db, L_db)"

@@ -17,7 +17,7 @@ import pandas as pd
 
 from hashbench.errors import UsageError
 from hashbench.files import atomic_write
-from hashbench.store import method_label
+from hashbench.harness.store import method_label
 
 FIGURE_FORMATS = ("png", "pdf", "svg")
 #: What each format's metadata holds: no date, so the same records give the same file; SVG none at all, so a

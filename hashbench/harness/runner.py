@@ -19,17 +19,17 @@ from typing import Any
 import numpy as np
 
 from hashbench import __version__, registry
-from hashbench import record as record_layout
 from hashbench.codes import pack, to_bits
 from hashbench.data import CrossModalDataset, is_raw_images
 from hashbench.device import resolve_device
 from hashbench.errors import UsageError
-from hashbench.featurefile import load_feature_file, looks_like_path
+from hashbench.harness import record as record_layout
+from hashbench.harness.memory import peak_rss_bytes, reset_peak
+from hashbench.ingest.single_file import load_feature_file, looks_like_path
 from hashbench.machine import Timing, machine_before, machine_state, threads_limited, timed
-from hashbench.memory import peak_rss_bytes, reset_peak
 from hashbench.method import HashMethod
-from hashbench.metrics import CONVENTIONS, MAP_ONLY, EvalConfig, evaluate
-from hashbench.search import knn, resolve_backend
+from hashbench.scoring.metrics import CONVENTIONS, MAP_ONLY, EvalConfig, evaluate
+from hashbench.scoring.search import knn, resolve_backend
 
 MAX_BITS = 1024
 TASKS = {"i2t": ("image", "text"), "t2i": ("text", "image")}  # task -> (query modality, database modality)
@@ -106,7 +106,7 @@ def make_method(config: RunConfig) -> HashMethod:
 
 
 def run_id(config: RunConfig, method: HashMethod, dataset: CrossModalDataset) -> str:
-    """A stable id of the configuration (:func:`hashbench.record.run_id`): the same run gets the same id, so it
+    """A stable id of the configuration (:func:`hashbench.harness.record.run_id`): the same run gets the same id, so it
     can be skipped on resume."""
     return record_layout.run_id(
         config.method, method.get_params(), dataset.card.name, dataset.fingerprint, config.bits, config.seed,
@@ -120,7 +120,7 @@ def check_image_input(dataset: CrossModalDataset, method: HashMethod, name: str)
     if raw and not method.accepts_raw_images():
         raise UsageError(
             f"dataset {dataset.card.name!r} holds raw images, but method {name!r} with these parameters takes image "
-            "features; expected a feature dataset, or a deep method with --param backbone=NAME"
+            "features; expected a feature dataset, or a deep method with the parameter backbone=NAME"
         )
     if not raw and method.accepts_raw_images():
         raise UsageError(
@@ -233,7 +233,7 @@ def score_codes(
     ``database_text``) against the dataset's query and database labels, for every task of :data:`TASKS`.
 
     The search of the ``SEARCH_K`` nearest items is timed (wall and CPU) after a warm-up query, and so is each
-    task's evaluation. Runs and external codes (:mod:`hashbench.external`) are scored by this one function.
+    task's evaluation. Runs and external codes (:mod:`hashbench.harness.external`) are scored by this one function.
     """
     query_labels, database_labels = dataset.split_labels("query"), dataset.split_labels("database")
     n_query, n_database = len(query_labels), len(database_labels)
@@ -296,7 +296,7 @@ def execute(
 ) -> RunResult:
     """Train, encode, search and score one configuration; return its record and codes.
 
-    ``backend`` picks the Hamming search and evaluation path (see :mod:`hashbench.search`),
+    ``backend`` picks the Hamming search and evaluation path (see :mod:`hashbench.scoring.search`),
     ``device`` the torch device of deep methods. A resumable method keeps its
     checkpoint in ``checkpoint_dir`` (named by the run id) while it trains;
     the caller deletes it once the record is stored. Every thread pool has ``config.threads`` threads

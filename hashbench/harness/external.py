@@ -31,14 +31,14 @@ import numpy as np
 from hashbench.codes import pack, to_bits, unpack
 from hashbench.data import CrossModalDataset
 from hashbench.errors import UsageError
-from hashbench.matrixfile import open_arrays
-from hashbench.metrics import CONVENTIONS, EvalConfig
-from hashbench.record import EVALUATION_VERSION, SCHEMA_VERSION, external_run_id
-from hashbench.runner import check_bits, score_codes, versions
-from hashbench.search import resolve_backend
-from hashbench.store import CODE_ARRAYS
+from hashbench.harness.record import EVALUATION_VERSION, SCHEMA_VERSION, external_run_id
+from hashbench.harness.runner import check_bits, score_codes, versions
+from hashbench.harness.store import CODE_ARRAYS
+from hashbench.ingest.matrixfile import open_arrays
+from hashbench.scoring.metrics import CONVENTIONS, EvalConfig
+from hashbench.scoring.search import resolve_backend
 
-#: Array names of each layout, in the order of :data:`hashbench.store.CODE_ARRAYS`
+#: Array names of each layout, in the order of :data:`hashbench.harness.store.CODE_ARRAYS`
 #: (query image, query text, database image, database text).
 LAYOUTS = {
     "hashbench": CODE_ARRAYS,
@@ -85,7 +85,7 @@ def _as_bits(array: Any, where: str, bits: int | None) -> np.ndarray:
 
 
 def read_codes(path: str | Path, dataset: CrossModalDataset, bits: int | None = None) -> tuple[dict, str, int]:
-    """The packed codes of ``path`` (keys of :data:`hashbench.store.CODE_ARRAYS`), its layout and code length,
+    """The packed codes of ``path`` (keys of :data:`hashbench.harness.store.CODE_ARRAYS`), its layout and code length,
     checked against the dataset's query and database splits."""
     path = Path(path)
     if bits is not None:
@@ -134,7 +134,7 @@ def evaluate_codes(
     backend: str = "auto",
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Score the codes of ``path`` on ``dataset``: a record (the run's layout, marked ``external``) and the packed
-    codes, ready for :meth:`hashbench.store.ResultsStore.write`. ``name`` (default the file's stem) labels the
+    codes, ready for :meth:`hashbench.harness.store.ResultsStore.write`. ``name`` (default the file's stem) labels the
     method in tables; ``seed`` is a label too, for codes of several seeds."""
     path = Path(path)
     name = check_name(name if name is not None else path.stem)

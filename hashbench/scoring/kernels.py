@@ -6,7 +6,7 @@ histogram over distances gives every item's rank directly (its bucket's start
 plus its place among the bucket's items in database order). Memory per thread
 is O(database size) bytes, whatever the number of queries.
 
-The pure-numpy paths in :mod:`hashbench.search` and :mod:`hashbench.metrics`
+The pure-numpy paths in :mod:`hashbench.scoring.search` and :mod:`hashbench.scoring.metrics`
 give the same neighbours and distances, and the same scores up to the
 summation order of floating-point sums (tested to 1e-12).
 """

@@ -1,6 +1,6 @@
 """Published mAP beside reproduced mAP: the tables that papers printed, matched cell by cell.
 
-The shipped tables are ``hashbench/published/published_map.csv`` (provenance in the README beside it): one
+The shipped tables are ``hashbench/reports/data/published_map.csv`` (provenance in the README beside it): one
 row per (source, method, dataset, task, bits). A source is picked by name or prefix ("SSAH CVPR 2018 Table 2",
 "DCMH CVPR 2017"), or a CSV file with the same columns is given instead.
 """
@@ -34,7 +34,7 @@ PUBLISHED_NAMES = {
 
 def shipped_tables() -> pd.DataFrame:
     """Every published row hashbench ships."""
-    with resources.files("hashbench").joinpath("published/published_map.csv").open("rb") as file:
+    with resources.files("hashbench.reports").joinpath("data/published_map.csv").open("rb") as file:
         return pd.read_csv(file)
 
 
@@ -45,21 +45,27 @@ def load_published(source: str) -> pd.DataFrame:
         try:
             table = pd.read_csv(path)
         except (OSError, pd.errors.ParserError) as error:
-            raise UsageError(f"--published {source}: cannot read it as CSV ({error})") from None
+            raise UsageError(f"cannot read it as CSV ({error})", thing="published table", value=source) from None
         missing = [column for column in COLUMNS if column not in table.columns]
         if missing:
-            raise UsageError(f"--published {source}: no column {missing[0]!r}; expected columns {', '.join(COLUMNS)}")
+            raise UsageError(
+                f"no column {missing[0]!r}; expected columns {', '.join(COLUMNS)}",
+                thing="published table",
+                value=source,
+            )
         return table
     table = shipped_tables()
     chosen = table[table["source"].str.startswith(source)]
     if chosen.empty:
         known = "; ".join(sorted(table["source"].unique()))
-        raise UsageError(f"--published {source!r}: no such source; expected a .csv file or one of: {known}")
+        raise UsageError(
+            f"no such source; expected a .csv file or one of: {known}", thing="published table", value=repr(source)
+        )
     return chosen
 
 
 def beside_published(summary: pd.DataFrame, published: pd.DataFrame) -> pd.DataFrame:
-    """Reproduced cells (a :func:`hashbench.tables.summarise` frame) with the published value of the same
+    """Reproduced cells (a :func:`hashbench.reports.tables.summarise` frame) with the published value of the same
     method, dataset, task and bits, and reproduced minus published; cells without a published value are left
     out."""
     reproduced = summary.assign(published_name=summary["family"].map(PUBLISHED_NAMES))  # a variant: its method's

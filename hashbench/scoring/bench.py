@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hashbench import kernels
 from hashbench.codes import as_words, pack
 from hashbench.machine import machine_before, machine_state, timed
-from hashbench.metrics import MAP_ONLY, evaluate
-from hashbench.search import knn, resolve_backend
+from hashbench.scoring import kernels
+from hashbench.scoring.metrics import MAP_ONLY, evaluate
+from hashbench.scoring.search import knn, resolve_backend
 
 NAIVE_CHUNK = 64  # queries per matrix product in the naive kNN
 
@@ -99,7 +99,7 @@ def _faiss_available() -> bool:
     return True
 
 
-def run(problem: Problem, k: int, repeats: int = 3, naive_repeats: int = 1) -> dict:
+def time_backends(problem: Problem, k: int, repeats: int = 3, naive_repeats: int = 1) -> dict:
     """Median seconds per backend for kNN and full mAP, the ratios, and the machine's state during the
     measurement (``machine``: :func:`hashbench.machine.machine_state`), as a JSON-ready dict."""
     before = machine_before()

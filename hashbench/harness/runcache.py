@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from hashbench.data import CrossModalDataset
-from hashbench.runner import RunConfig, RunResult, checkpoint_path, execute, make_method, run_id
-from hashbench.store import ResultsStore
+from hashbench.harness.runner import RunConfig, RunResult, checkpoint_path, execute, make_method, run_id
+from hashbench.harness.store import ResultsStore
 
 
 def run_stored(

@@ -2,7 +2,7 @@
 
 Backends, chosen with ``backend=``:
 
-* ``"numba"``: compiled kernels (:mod:`hashbench.kernels`), a histogram over
+* ``"numba"``: compiled kernels (:mod:`hashbench.scoring.kernels`), a histogram over
   the integer distances instead of a sort, parallel over queries;
 * ``"numpy"``: popcount on 64-bit words in chunks of queries, and a linear
   selection on the key distance * n + index, so ties keep database order;
@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hashbench import kernels
 from hashbench.codes import as_words, hamming_distances
 from hashbench.errors import UsageError
+from hashbench.scoring import kernels
 
 #: Upper bound on query x database entries held at once on the numpy path.
 CHUNK_ENTRIES = 1 << 22

@@ -2,7 +2,7 @@
 
 A :class:`StandardDataset` is a registered dataset plug-in (``mirflickr25k``,
 ``nuswide``, ...). Calling it loads the prepared form from the data root
-(:mod:`hashbench.prepared`), preparing it first from the files in the
+(:mod:`hashbench.ingest.prepared`), preparing it first from the files in the
 dataset's folder when there is none. :func:`open_source` recognises, in this
 order:
 
@@ -38,9 +38,16 @@ from tqdm.auto import tqdm
 from hashbench import __version__
 from hashbench.data import CrossModalDataset, DatasetCard, as_labels
 from hashbench.errors import UsageError
-from hashbench.featurefile import feature_parts, feature_split
-from hashbench.matrixfile import MATRIX_SUFFIXES, dense_rows, open_arrays
-from hashbench.prepared import PREPARED, dataset_folder, load_prepared, prepared_folder, read_card, write_prepared
+from hashbench.ingest.matrixfile import MATRIX_SUFFIXES, dense_rows, open_arrays
+from hashbench.ingest.prepared import (
+    PREPARED,
+    dataset_folder,
+    load_prepared,
+    prepared_folder,
+    read_card,
+    write_prepared,
+)
+from hashbench.ingest.single_file import feature_parts, feature_split
 
 IMAGE_FEATURES, TEXT_FEATURES, LABELS = "image_features", "text_features", "labels"
 README = "README.md#datasets"

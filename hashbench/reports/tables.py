@@ -6,7 +6,7 @@ only when every seed that the store holds for its method and dataset finished
 (at any code length or task); otherwise
 it reads ``– (k/n seeds)``, never an average of what happened to finish. The
 largest complete mean of each column is bold (for the metrics where larger is better,
-:func:`hashbench.metrics.ranks_methods`; none for ``queries_without_relevant``), within each
+:func:`hashbench.scoring.metrics.ranks_methods`; none for ``queries_without_relevant``), within each
 database-code protocol: rows with unified database codes (``method [unified]``) come after the per-modality
 rows and are ranked among themselves.
 
@@ -26,9 +26,9 @@ from scipy import stats
 from tabulate import tabulate
 
 from hashbench.errors import UsageError
-from hashbench.metrics import ranks_methods
-from hashbench.published import beside_published
-from hashbench.store import method_label
+from hashbench.harness.store import method_label
+from hashbench.reports.published import beside_published
+from hashbench.scoring.metrics import ranks_methods
 
 FORMATS = ("markdown", "latex", "csv")
 TESTS = ("ttest", "wilcoxon")
@@ -39,7 +39,7 @@ _DAGGER = "†"
 
 def _check_format(fmt: str) -> None:
     if fmt not in FORMATS:
-        raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+        raise UsageError(f"expected one of {', '.join(FORMATS)}", thing="table format", value=repr(fmt))
 
 
 def summarise(
@@ -83,10 +83,14 @@ def summarise(
 def paired_p_values(chosen: pd.DataFrame, against: str, test: str) -> pd.Series:
     """p-value per (method, dataset, task, bits) of the paired test against ``against``'s values, by seed."""
     if test not in TESTS:
-        raise UsageError(f"--test {test!r}: expected one of {', '.join(TESTS)}")
+        raise UsageError(f"expected one of {', '.join(TESTS)}", thing="paired test", value=repr(test))
     if against not in set(chosen["method"]):
         known = ", ".join(sorted(chosen["method"].unique()))
-        raise UsageError(f"--against {against!r}: no such method in the store; expected one of: {known}")
+        raise UsageError(
+            f"no such method in the store; expected one of: {known}",
+            thing="method to compare against",
+            value=repr(against),
+        )
     values = chosen.pivot_table(index=["dataset", "task", "bits", "seed"], columns="method", values="value")
     p_values = {}
     for (dataset, task, bits), cell in values.groupby(level=["dataset", "task", "bits"]):
@@ -209,7 +213,7 @@ def timings(records: list[dict], clock: str = "wall") -> pd.DataFrame:
     for record in records:
         if any(field not in record["timings"] for field in fields.values()):
             raise UsageError(f"record {record.get('run_id', record['method'])} has no {clock} timings (made before "
-                             "hashbench recorded CPU time); expected a newer record, or --timings wall")  # fmt: skip
+                             "hashbench recorded CPU time); expected a newer record, or wall timings")  # fmt: skip
     rows = [
         {
             "method": method_label(record),

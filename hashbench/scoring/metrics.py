@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hashbench import kernels
 from hashbench.codes import as_words
-from hashbench.search import hamming_ranking, resolve_backend
+from hashbench.scoring import kernels
+from hashbench.scoring.search import hamming_ranking, resolve_backend
 
 CONVENTIONS = {
     "relevance": "share at least one label",

@@ -44,10 +44,8 @@ from typing import Any
 
 from hashbench import registry
 from hashbench.errors import UsageError
-from hashbench.experiment import store_result
-from hashbench.featurefile import looks_like_path
-from hashbench.method import parse_param
-from hashbench.runner import (
+from hashbench.harness.runcache import store_result
+from hashbench.harness.runner import (
     DB_CODES,
     MAX_BITS,
     RunConfig,
@@ -59,8 +57,10 @@ from hashbench.runner import (
     run_id,
     run_warnings,
 )
-from hashbench.store import ResultsStore
-from hashbench.tuning import resolve_params
+from hashbench.harness.store import ResultsStore
+from hashbench.harness.tuning import resolve_params
+from hashbench.ingest.single_file import looks_like_path
+from hashbench.method import parse_param
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -202,7 +202,7 @@ def run_grid(
     runs of a process that dies are retried once, each alone, and a second death is logged as its failure);
     ``scheduler`` (a Dask scheduler's address) runs them on that cluster's workers instead, each run with
     ``threads`` threads, where Dask reschedules the run of a worker that dies. The thread count is part of
-    each run's id (:class:`~hashbench.runner.RunConfig`). A run that raises is logged with its traceback in
+    each run's id (:class:`~hashbench.harness.runner.RunConfig`). A run that raises is logged with its traceback in
     ``failures.jsonl`` of the store, and the grid goes on. ``report(line, outcome)`` is called once per
     configuration, with outcome "stored" (already there), "ran" or "failed"; ``on_record`` with each newly
     stored record (for tracking).
@@ -271,7 +271,9 @@ def _executor(workers: int, scheduler: str | None):
         try:
             client = distributed.Client(scheduler, timeout=SCHEDULER_TIMEOUT)
         except OSError as error:
-            raise UsageError(f"--scheduler {scheduler}: cannot connect to a Dask scheduler there ({error})") from None
+            raise UsageError(
+                f"cannot connect to a Dask scheduler there ({error})", thing="scheduler", value=scheduler
+            ) from None
         with client:
             yield partial(client.submit, pure=False), distributed.as_completed
         return

@@ -18,7 +18,7 @@ import pandas as pd
 
 from hashbench.errors import UsageError
 from hashbench.files import atomic_write
-from hashbench.record import db_codes_of, migrate
+from hashbench.harness.record import db_codes_of, migrate
 
 CODE_ARRAYS = ("query_image", "query_text", "database_image", "database_text")
 
@@ -51,7 +51,9 @@ class ResultsStore:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise UsageError(f"--results {self.root}: cannot create the folder ({error.strerror})") from None
+            raise UsageError(
+                f"cannot create the folder ({error.strerror})", thing="results folder", value=self.root
+            ) from None
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -108,7 +110,7 @@ class ResultsStore:
             return {key: data[key] for key in CODE_ARRAYS}
 
     def _read(self, path: Path) -> dict[str, Any]:
-        """The record of ``path`` in the current layout (:func:`hashbench.record.migrate`)."""
+        """The record of ``path`` in the current layout (:func:`hashbench.harness.record.migrate`)."""
         try:
             raw = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as error:

@@ -177,7 +177,9 @@ def scaffold(kind: str, name: str, *, repo: Path | None = None, package: Path | 
         repo = repo or Path.cwd()
         if not (repo / folder).is_dir() or not (repo / "hashbench").is_dir():
             raise UsageError(
-                f"{repo}: not a hashbench checkout (no {folder}/ folder); use --package DIR for a stand-alone plug-in"
+                f"none given, and {repo} is not a hashbench checkout (no {folder}/ folder); expected one for a "
+                "stand-alone plug-in, or a checkout",
+                thing="package folder",
             )
         module = f"hashbench.{folder}.{ident}"
         code_path, test_path = repo / folder / f"{ident}.py", repo / "tests" / f"test_{kind}_{ident}.py"

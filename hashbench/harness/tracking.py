@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hashbench.errors import UsageError
-from hashbench.store import record_name
+from hashbench.harness.store import record_name
 
 
 def metric_key(task: str, name: str) -> str:
@@ -23,7 +23,9 @@ def mlflow_logger() -> Callable[[dict[str, Any]], None]:
     try:
         import mlflow
     except ImportError:
-        raise UsageError('--mlflow: mlflow is not installed; expected `pip install "hashbench[mlflow]"`') from None
+        raise UsageError(
+            'mlflow is not installed; expected `pip install "hashbench[mlflow]"`', thing="MLflow tracking"
+        ) from None
 
     def log(record: dict[str, Any]) -> None:
         with mlflow.start_run(run_name=record_name(record)):

@@ -1,7 +1,7 @@
 """``hashbench rescore``: score every stored run's codes again under the current evaluation, without training.
 
 A record keeps the evaluation version its scores were computed under (``evaluation_version``). Rescoring reads
-each record's packed codes, scores them with the same function a run uses (:func:`hashbench.runner.score_codes`)
+each record's packed codes, scores them with the same function a run uses (:func:`hashbench.harness.runner.score_codes`)
 on the record's dataset, and rewrites the record atomically with the new metrics and curves, the current
 evaluation version and a ``rescored`` entry (when, from which version, with which software). What describes the
 run itself stays: parameters, timings, the machine, the training-set fit (computed from the fitted model, which
@@ -17,11 +17,11 @@ from typing import Any
 
 from hashbench.data import CrossModalDataset
 from hashbench.errors import UsageError
-from hashbench.metrics import CONVENTIONS
-from hashbench.record import EVALUATION_VERSION
-from hashbench.runner import load_dataset, score_codes, versions
-from hashbench.search import resolve_backend
-from hashbench.store import ResultsStore
+from hashbench.harness.record import EVALUATION_VERSION
+from hashbench.harness.runner import load_dataset, score_codes, versions
+from hashbench.harness.store import ResultsStore
+from hashbench.scoring.metrics import CONVENTIONS
+from hashbench.scoring.search import resolve_backend
 
 
 @dataclass
