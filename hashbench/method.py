@@ -96,6 +96,14 @@ class HashMethod:
         """Learn hash functions of ``bits`` bits from the training items; return ``self``."""
         raise NotImplementedError
 
+    def training_labels(self, train: TrainView) -> np.ndarray:
+        """The training labels a supervised method learns from (items x classes, boolean), or a usage error naming
+        the method when ``train`` has none: the harness hands labels only to methods with ``supervised = True``,
+        and a supervised ``fit`` reads its labels through here, so it refuses to train without them."""
+        if train.labels is None:
+            raise UsageError(f"method {self.name!r} is supervised: the training view has no labels")
+        return np.asarray(train.labels, dtype=bool)
+
     def encode(self, modality: str, features: np.ndarray) -> np.ndarray:
         """Codes (n x bits, {0,1} or {-1,+1}) of ``features`` of ``modality``.
 

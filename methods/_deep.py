@@ -173,13 +173,6 @@ def check_deep_params(params: DeepParams) -> None:
             raise UsageError(f"{name}={value}: expected a positive learning rate")
 
 
-def require_labels(train: TrainView, method: str) -> np.ndarray:
-    """The training labels of a supervised method, or a usage error when there are none."""
-    if train.labels is None:
-        raise UsageError(f"method {method!r} is supervised: the training view has no labels")
-    return np.asarray(train.labels, dtype=bool)
-
-
 def split_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Training rows and held-out validation rows (none when ``fraction`` is 0), drawn from the seed."""
     held_out = round(n * fraction)

@@ -59,7 +59,6 @@ from hashbench.methods._deep import (
     epoch_generator,
     layer_stack,
     optimise_epoch,
-    require_labels,
 )
 from hashbench.registry import register_method
 from hashbench.space import FloatRange, IntRange, SearchSpace
@@ -200,7 +199,7 @@ class Cmdvh(DeepMethod):
 
     def fit(self, train: TrainView, bits: int, *, seed: int, device: str = "cpu") -> Cmdvh:
         p = self.params
-        labels = require_labels(train, self.name)
+        labels = self.training_labels(train)
         fit_rows, val_rows = self.prepare_fit(train, seed)
         image_input = ImageInput(p)
         image_width, text_width = image_input.output_width(train.image), train.text.shape[1]

@@ -47,7 +47,6 @@ from hashbench.methods._deep import (
     label_loss,
     layer_stack,
     optimise_epoch,
-    require_labels,
 )
 from hashbench.registry import register_method
 from hashbench.space import FloatRange, IntRange, SearchSpace
@@ -114,7 +113,7 @@ class Cmnn(DeepMethod):
 
     def fit(self, train: TrainView, bits: int, *, seed: int, device: str = "cpu") -> Cmnn:
         p = self.params
-        labels = require_labels(train, self.name)
+        labels = self.training_labels(train)
         fit_rows, val_rows = self.prepare_fit(train, seed)
         image_input = ImageInput(p)
         networks = {

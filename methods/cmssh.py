@@ -114,12 +114,10 @@ class Cmssh(LinearHashMethod):
     Params = CmsshParams
 
     def fit(self, train: TrainView, bits: int, *, seed: int, device: str = "cpu") -> Cmssh:
-        if train.labels is None:
-            raise UsageError(f"method {self.name!r} is supervised: it needs training labels")
         rng = np.random.default_rng(seed)
         features, means = centred_training_features(train)
         x, y = features["image"], features["text"]
-        i, j, s = sample_pairs(train.labels, self.params.pairs, rng)
+        i, j, s = sample_pairs(self.training_labels(train), self.params.pairs, rng)
         weights = np.full(s.size, 1.0 / s.size)
         w_x, w_y = np.zeros((x.shape[1], bits)), np.zeros((y.shape[1], bits))
         offsets = {"image": np.zeros(bits), "text": np.zeros(bits)}

@@ -35,7 +35,6 @@ import numpy as np
 import scipy.linalg
 
 from hashbench.data import MODALITIES, TrainView
-from hashbench.errors import UsageError
 from hashbench.method import Reference, check_params
 from hashbench.methods._linear import LinearHashMethod, centred_training_features
 from hashbench.registry import register_method
@@ -106,11 +105,9 @@ class Dch(LinearHashMethod):
     })  # fmt: skip
 
     def fit(self, train: TrainView, bits: int, *, seed: int, device: str = "cpu") -> Dch:
-        if train.labels is None:
-            raise UsageError(f"method {self.name!r} is supervised: it needs training labels")
         p = self.params
         features, self.means_ = centred_training_features(train)
-        labels = train.labels.astype(np.float64)
+        labels = self.training_labels(train).astype(np.float64)
         codes = np.where(np.random.default_rng(seed).standard_normal((train.n, bits)) >= 0, 1.0, -1.0)
         solvers = {m: scipy.linalg.cho_factor(features[m].T @ features[m] + p.gamma * np.eye(features[m].shape[1]))
                    for m in MODALITIES}  # fmt: skip

@@ -88,7 +88,6 @@ from hashbench.methods._deep import (
     log_spaced_rates,
     make_optimizer,
     pairwise_nll,
-    require_labels,
     set_learning_rate,
     sign_codes,
     theta_scale,
@@ -232,7 +231,7 @@ class Dcmh(DeepMethod):
 
     def fit(self, train: TrainView, bits: int, *, seed: int, device: str = "cpu") -> Dcmh:
         p = self.params
-        labels = require_labels(train, self.name)
+        labels = self.training_labels(train)
         fit_rows, val_rows = self.prepare_fit(train, seed)
         image_input = ImageInput(p)
         image_width = image_input.output_width(train.image)

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from hashbench.data import TrainView
-from hashbench.errors import UsageError
 from hashbench.method import Reference
 from hashbench.methods._linear import (
     LinearHashMethod,
@@ -75,12 +74,10 @@ class _Scm(LinearHashMethod):
     search_space = SearchSpace(1, {"lam": FloatRange(1e-8, 10.0, log=True)})
 
     def fit(self, train: TrainView, bits: int, *, seed: int, device: str = "cpu") -> _Scm:
-        if train.labels is None:
-            raise UsageError(f"method {self.name!r} is supervised: it needs training labels")
         features, self.means_ = centred_training_features(train)
         # The larger modality is the x side, so that more than d_small bits have a direction.
         (self.x_modality_, x), (self.y_modality_, y) = larger_first(features)
-        cross = semantic_cross_covariance(x, y, train.labels, bits)
+        cross = semantic_cross_covariance(x, y, self.training_labels(train), bits)
         cov_x = x.T @ x + self.params.lam * np.eye(x.shape[1])
         cov_y = y.T @ y + self.params.lam * np.eye(y.shape[1])
         w_x, w_y = self._solve(x, y, cross, cov_x, cov_y, bits, np.random.default_rng(seed))

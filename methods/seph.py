@@ -236,12 +236,10 @@ class _Seph(HashMethod):
         raise NotImplementedError
 
     def fit(self, train: TrainView, bits: int, *, seed: int, device: str = "cpu") -> _Seph:
-        if train.labels is None:
-            raise UsageError(f"method {self.name!r} is supervised: it needs training labels")
         p = self.params
         rng = np.random.default_rng(seed)
         features, self.means_ = centred_training_features(train)
-        labels = train.labels
+        labels = self.training_labels(train)
         if train.n > p.train_size:
             chosen = np.sort(rng.choice(train.n, p.train_size, replace=False))
             features = {m: x[chosen] for m, x in features.items()}

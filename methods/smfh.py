@@ -99,12 +99,12 @@ class Smfh(LinearHashMethod):
     })  # fmt: skip
 
     def fit(self, train: TrainView, bits: int, *, seed: int, device: str = "cpu") -> Smfh:
-        if train.labels is None:
-            raise UsageError(f"method {self.name!r} is supervised: it needs training labels")
         p = self.params
         features, self.means_ = centred_training_features(train)
         image, text = features["image"], features["text"]
-        graph_values, graph_vectors = scipy.linalg.eigh(joint_laplacian(features, train.labels, p.neighbours))
+        graph_values, graph_vectors = scipy.linalg.eigh(
+            joint_laplacian(features, self.training_labels(train), p.neighbours)
+        )
         rng = np.random.default_rng(seed)
         latent = rng.random((train.n, bits))
         self.projections_ = {"image": rng.random((image.shape[1], bits)), "text": rng.random((text.shape[1], bits))}

@@ -112,7 +112,6 @@ from hashbench.methods._deep import (
     make_optimizer,
     pairwise_nll,
     pairwise_nll_entries,
-    require_labels,
     set_learning_rate,
     sign_codes,
     split_validation,
@@ -370,7 +369,7 @@ class SsahTraining:
 
     def __init__(self, method: Ssah, train: TrainView, bits: int, seed: int, device: str) -> None:
         p = self.params = method.params
-        labels = require_labels(train, method.name)
+        labels = method.training_labels(train)
         self.seed = seed
         self.fit_rows, self.val_rows = split_validation(train.n, p.val_fraction, seed)
         n = len(self.fit_rows)

@@ -9,7 +9,7 @@ from hashbench import registry
 from hashbench.devkit.conformance import check_datasets
 from hashbench.errors import UsageError
 from hashbench.harness.runner import load_dataset
-from hashbench.methods.scm import ScmOrth, ScmSeq, semantic_cross_covariance
+from hashbench.methods.scm import ScmOrth, semantic_cross_covariance
 
 
 @pytest.fixture(scope="module")
@@ -69,10 +69,22 @@ def test_scm_cross_covariance_equals_the_explicit_similarity_matrix():
     np.testing.assert_allclose(semantic_cross_covariance(x, y, labels, 16), x.T @ (16 * similarity) @ y, atol=1e-9)
 
 
-@pytest.mark.parametrize("cls", [ScmOrth, ScmSeq])
-def test_scm_needs_labels(cls, wiki):
-    with pytest.raises(UsageError, match="supervised"):
-        cls().fit(wiki.train_view(with_labels=False), 16, seed=0)
+SUPERVISED = [name for name in registry.methods.names() if registry.methods.get(name).supervised]
+
+
+@pytest.mark.parametrize("name", SUPERVISED)
+def test_a_supervised_method_refuses_a_view_without_labels_in_one_way(name, wiki):
+    """Every supervised method reads its labels through HashMethod.training_labels, so all refuse alike."""
+    method = registry.methods.get(name)()
+    with pytest.raises(UsageError, match=f"^method '{name}' is supervised: the training view has no labels$"):
+        method.fit(wiki.train_view(with_labels=False), 16, seed=0)
+
+
+def test_training_labels_are_boolean_whatever_the_view_holds(wiki):
+    view = wiki.train_view(with_labels=True)
+    as_bytes = type(view)(view.image, view.text, view.labels.astype(np.uint8))
+    labels = ScmOrth().training_labels(as_bytes)
+    assert labels.dtype == bool and np.array_equal(labels, view.labels)
 
 
 def test_scm_puts_the_larger_modality_first_and_stays_finite_past_the_rank(wiki):

@@ -1,26 +1,25 @@
 """The results store: atomic writes, recognising runs, the tidy frame."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from hashbench.files import atomic_write
-from hashbench.harness.record import SCHEMA_VERSION
+from hashbench.harness.record import SCHEMA_VERSION, RunRecord, migrate
 from hashbench.harness.store import ResultsStore
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = sorted((ROOT / "results" / "wiki" / "records").glob("*.json"))
 
 
 def record(run_id="abc123", method="cmfh", seed=0, value=0.25):
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": run_id,
-        "method": method,
-        "reference": "Ding, Guo & Zhou, CVPR 2014",
-        "dataset": "wiki",
-        "bits": 16,
-        "seed": seed,
-        "metrics": {"i2t": {"map": value}, "t2i": {"map": value + 0.1}},
-    }
+    """A shipped Wikipedia record with the fields a test sets (one mAP per task)."""
+    stored = json.loads(SHIPPED[0].read_text())
+    del stored["codes_file"]
+    metrics = {"i2t": {"map": value}, "t2i": {"map": value + 0.1}}
+    return {**stored, "run_id": run_id, "method": method, "seed": seed, "metrics": metrics}
 
 
 def codes():
@@ -81,3 +80,35 @@ def test_written_files_get_the_permissions_of_a_plain_open(tmp_path):
     atomic_write(tmp_path / "a.json", lambda file: file.write(b"{}"))
     (tmp_path / "b.json").write_bytes(b"{}")
     assert (tmp_path / "a.json").stat().st_mode == (tmp_path / "b.json").stat().st_mode
+
+
+def test_every_shipped_record_reads_as_a_run_record_unchanged():
+    for path in SHIPPED:
+        stored = json.loads(path.read_text())
+        assert RunRecord.from_dict(stored).to_dict() == migrate(stored), path.name
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"colour": "blue"}, "an unknown field 'colour'"),
+        (
+            {"schema_version": SCHEMA_VERSION + 1},
+            f"schema_version {SCHEMA_VERSION + 1}: newer than this hashbench reads",
+        ),
+    ],
+)
+def test_a_record_outside_the_layout_is_named_with_the_field(change, message, tmp_path):
+    (tmp_path / "odd.json").write_text(json.dumps({**record(), **change}))
+    with pytest.raises(ValueError, match=rf"odd\.json: not a run record of a known layout \({message}"):
+        ResultsStore(tmp_path).records()
+
+
+def test_the_store_writes_only_the_fields_of_the_layout(tmp_path):
+    with pytest.raises(ValueError, match="an unknown field 'colour'"):
+        ResultsStore(tmp_path).write({**record(), "colour": "blue"}, codes())
+    missing = record()
+    del missing["metrics"]
+    with pytest.raises(ValueError, match="no field 'metrics'"):
+        ResultsStore(tmp_path).write(missing, codes())
+    assert not list(tmp_path.iterdir())  # nothing half-written: neither codes nor record

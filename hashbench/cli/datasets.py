@@ -50,16 +50,16 @@ def _standard(name: str) -> StandardDataset:
     return loader
 
 
-def _state(name: str, loader: Any) -> str:
+def _state(loader: Any) -> str:
     if not isinstance(loader, StandardDataset):
-        return "bundled" if name == "wiki" else "loaded by its plug-in"
-    if read_card(prepared_folder(name)) is not None:
+        return "loaded by its plug-in"  # its description says where the data come from (wiki: bundled)
+    if read_card(prepared_folder(loader.name)) is not None:
         return "prepared"
-    return "files in folder, not prepared" if dataset_folder(name).is_dir() else "no files yet"
+    return "files in folder, not prepared" if dataset_folder(loader.name).is_dir() else "no files yet"
 
 
 def _list() -> None:
-    rows = [[entry.name, _state(entry.name, entry.obj), describe(entry.obj)] for entry in registry.datasets.entries()]
+    rows = [[entry.name, _state(entry.obj), describe(entry.obj)] for entry in registry.datasets.entries()]
     print(tabulate(rows, headers=["dataset", "state", "description"], tablefmt="github"))
 
 
@@ -78,7 +78,7 @@ def _info(name: str) -> dict[str, Any]:
     summary = dataset.summary()
     names = [f"class {j + 1}" for j in range(dataset.n_classes)]
     return {
-        "state": _state(name, loader),
+        "state": _state(loader),
         "card": asdict(dataset.card),
         "counts": {key: summary[key] for key in COUNTS},
         "image_dim": summary["image_dim"],

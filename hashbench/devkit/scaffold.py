@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hashbench import HashMethod, Reference, TrainView, UsageError, register_method, sign_bits
+from hashbench import HashMethod, Reference, TrainView, register_method, sign_bits
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,7 @@ class {cls}(HashMethod):
     Params = {cls}Params
 
     def fit(self, train: TrainView, bits: int, *, seed: int, device: str = "cpu") -> {cls}:
-        if self.supervised and train.labels is None:
-            raise UsageError(f"method {{self.name!r}} is supervised: it needs training labels")
+        # A supervised method (supervised = True) reads its labels as self.training_labels(train).
         rng = np.random.default_rng(seed)
         self.means_, self.projections_ = {{}}, {{}}
         for modality in ("image", "text"):

@@ -31,7 +31,7 @@ import numpy as np
 from hashbench.codes import pack, to_bits, unpack
 from hashbench.data import CrossModalDataset
 from hashbench.errors import UsageError
-from hashbench.harness.record import EVALUATION_VERSION, SCHEMA_VERSION, external_run_id
+from hashbench.harness.record import EVALUATION_VERSION, SCHEMA_VERSION, RunRecord, external_run_id
 from hashbench.harness.runner import check_bits, score_codes, versions
 from hashbench.harness.store import CODE_ARRAYS
 from hashbench.ingest.matrixfile import open_arrays
@@ -143,32 +143,32 @@ def evaluate_codes(
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     backend = resolve_backend(backend)
     scores = score_codes(codes, dataset, bits, eval_config, backend)
-    record = {
-        "run_id": external_run_id(name, digest, dataset.fingerprint, seed),
-        "method": name,
-        "external": {"file": str(path), "sha256": digest, "layout": layout},
-        "params": {},
-        "params_source": {"kind": "external codes", "file": str(path)},
-        "variant": "",
-        "method_kind": "external",
-        "reference": None,
-        "dataset": dataset.card.name,
-        "dataset_fingerprint": dataset.fingerprint,
-        "dataset_summary": dataset.summary(),
-        "bits": bits,
-        "seed": seed,
-        "db_codes": "modality",
-        "search_backend": backend,
-        "schema_version": SCHEMA_VERSION,
-        "evaluation_version": EVALUATION_VERSION,
-        "conventions": CONVENTIONS,
-        "metrics": scores.metrics,
-        "curves": scores.curves,
-        "warnings": [],
-        "timings": {"fit_s": None, **scores.timings},
-        "code_bytes": {"query": codes["query_image"].nbytes, "database": codes["database_text"].nbytes},
-        "versions": versions(),
-        "started_at": started.isoformat(),
-        "finished_at": datetime.now(timezone.utc).isoformat(),
-    }
+    record = RunRecord(
+        run_id=external_run_id(name, digest, dataset.fingerprint, seed),
+        method=name,
+        external={"file": str(path), "sha256": digest, "layout": layout},
+        params={},
+        params_source={"kind": "external codes", "file": str(path)},
+        variant="",
+        method_kind="external",
+        reference=None,
+        dataset=dataset.card.name,
+        dataset_fingerprint=dataset.fingerprint,
+        dataset_summary=dataset.summary(),
+        bits=bits,
+        seed=seed,
+        db_codes="modality",
+        search_backend=backend,
+        schema_version=SCHEMA_VERSION,
+        evaluation_version=EVALUATION_VERSION,
+        conventions=CONVENTIONS,
+        metrics=scores.metrics,
+        curves=scores.curves,
+        warnings=[],
+        timings={"fit_s": None, **scores.timings},
+        code_bytes={"query": codes["query_image"].nbytes, "database": codes["database_text"].nbytes},
+        versions=versions(),
+        started_at=started.isoformat(),
+        finished_at=datetime.now(timezone.utc).isoformat(),
+    ).to_dict()
     return record, codes

@@ -137,7 +137,7 @@ def checkpoint_path(checkpoint_dir: Path, identity: str) -> Path:
 def run_warnings(record: dict[str, Any]) -> list[str]:
     """Every warning of a record: the method's about its training, the machine's about its timings."""
     busy = record.get("machine", {}).get("busy_warning")
-    return [*record.get("warnings", []), *([busy] if busy else [])]
+    return [*record["warnings"], *([busy] if busy else [])]
 
 
 def _encode_timed(method: HashMethod, modality: str, features: np.ndarray, bits: int) -> tuple[np.ndarray, Timing]:
@@ -334,34 +334,34 @@ def _execute(config, dataset, method, bits, eval_config, backend, device, checkp
     scores = score_codes(codes, dataset, bits, eval_config, backend)
     fit_on_training = training_fit(method, dataset, bits, config.db_codes, backend)
     n_query, n_database = dataset.query.size, dataset.database.size
-    record = {
-        "run_id": identity,
-        "method": config.method,
-        "params": method.get_params(),
-        "params_source": config.params_source or {"kind": "given" if config.params else "defaults"},
-        "variant": method.variant(),
-        "method_kind": method.kind,
-        "supervised": method.supervised,
-        "reference": method.reference.short() if method.reference else None,
-        "dataset": dataset.card.name,
-        "dataset_fingerprint": dataset.fingerprint,
-        "dataset_summary": dataset.summary(),
-        "dataset_card": asdict(dataset.card),
-        "bits": bits,
-        "seed": config.seed,
-        "db_codes": config.db_codes,
-        "threads": config.threads,
-        "device": device,
-        "search_backend": backend,
-        "schema_version": record_layout.SCHEMA_VERSION,
-        "evaluation_version": record_layout.EVALUATION_VERSION,
-        "conventions": CONVENTIONS,
-        "metrics": scores.metrics,
-        "curves": scores.curves,
-        "fit_info": method.fit_info(),
-        "training_fit": fit_on_training,
-        "warnings": method.fit_warnings(),
-        "timings": {
+    record = record_layout.RunRecord(
+        run_id=identity,
+        method=config.method,
+        params=method.get_params(),
+        params_source=config.params_source or {"kind": "given" if config.params else "defaults"},
+        variant=method.variant(),
+        method_kind=method.kind,
+        supervised=method.supervised,
+        reference=method.reference.short() if method.reference else None,
+        dataset=dataset.card.name,
+        dataset_fingerprint=dataset.fingerprint,
+        dataset_summary=dataset.summary(),
+        dataset_card=asdict(dataset.card),
+        bits=bits,
+        seed=config.seed,
+        db_codes=config.db_codes,
+        threads=config.threads,
+        device=device,
+        search_backend=backend,
+        schema_version=record_layout.SCHEMA_VERSION,
+        evaluation_version=record_layout.EVALUATION_VERSION,
+        conventions=CONVENTIONS,
+        metrics=scores.metrics,
+        curves=scores.curves,
+        fit_info=method.fit_info(),
+        training_fit=fit_on_training,
+        warnings=method.fit_warnings(),
+        timings={
             "fit_s": fit_timing.wall_s,
             "fit_cpu_s": fit_timing.cpu_s,
             "encode_database_cpu_s_per_item": encode_timings["database"].cpu_s / n_database,
@@ -370,12 +370,12 @@ def _execute(config, dataset, method, bits, eval_config, backend, device, checkp
             "encode_database_s_per_item": encode_seconds["database"] / n_database,
             **scores.timings,
         },
-        "machine": machine_state(before, fit_timing, "fit"),
-        "code_bytes": {"query": codes["query_image"].nbytes, "database": codes["database_text"].nbytes},
-        "peak_rss_bytes": peak_rss_bytes(),
-        "peak_rss_scope": memory_scope,
-        "versions": versions(),
-        "started_at": started.isoformat(),
-        "finished_at": datetime.now(timezone.utc).isoformat(),
-    }
+        machine=machine_state(before, fit_timing, "fit"),
+        code_bytes={"query": codes["query_image"].nbytes, "database": codes["database_text"].nbytes},
+        peak_rss_bytes=peak_rss_bytes(),
+        peak_rss_scope=memory_scope,
+        versions=versions(),
+        started_at=started.isoformat(),
+        finished_at=datetime.now(timezone.utc).isoformat(),
+    ).to_dict()
     return RunResult(record, codes)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from hashbench.errors import UsageError
 from hashbench.files import atomic_write
-from hashbench.harness.record import db_codes_of, migrate
+from hashbench.harness.record import RunRecord, db_codes_of
 
 CODE_ARRAYS = ("query_image", "query_text", "database_image", "database_text")
 
@@ -29,7 +29,7 @@ def method_label(record: dict[str, Any]) -> str:
     protocol, e.g. ``seph-km (anchors=300, threads=2) [unified]``, and for codes made elsewhere (``hashbench
     evaluate``) ``[external]``."""
     threads = record.get("threads", 1)
-    details = [part for part in (record.get("variant"), f"threads={threads}" if threads != 1 else "") if part]
+    details = [part for part in (record["variant"], f"threads={threads}" if threads != 1 else "") if part]
     label = record["method"] + (f" ({', '.join(details)})" if details else "")
     label += " [unified]" if db_codes_of(record) == "unified" else ""
     return label + (" [external]" if "external" in record else "")
@@ -85,11 +85,11 @@ class ResultsStore:
 
     def write(self, record: dict[str, Any], codes: dict[str, np.ndarray]) -> dict[str, Any]:
         """Store a finished run: codes first, then the record that marks it complete; return the stored record."""
-        self._ensure_root()
         stem = record_name(record)
         codes_path, record_path = self.root / f"{stem}.npz", self.root / f"{stem}.json"
+        record = _in_layout({**record, "codes_file": codes_path.name})
+        self._ensure_root()
         atomic_write(codes_path, lambda file: np.savez_compressed(file, **{k: codes[k] for k in CODE_ARRAYS}))
-        record = {**record, "codes_file": codes_path.name}
         _write_json(record_path, record)
         return record
 
@@ -110,15 +110,17 @@ class ResultsStore:
             return {key: data[key] for key in CODE_ARRAYS}
 
     def _read(self, path: Path) -> dict[str, Any]:
-        """The record of ``path`` in the current layout (:func:`hashbench.harness.record.migrate`)."""
+        """The record of ``path`` in the current layout (:meth:`RunRecord.from_dict`)."""
         try:
             raw = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as error:
             raise UsageError(f"{path}: not a readable run record ({error})") from None
         try:
-            return migrate(raw)
+            return RunRecord.from_dict(raw).to_dict()
         except (KeyError, TypeError, AttributeError) as error:
             raise UsageError(f"{path}: not a run record of a known layout (no field {error})") from None
+        except UsageError as error:
+            raise UsageError(f"{path}: not a run record of a known layout ({error})") from None
 
     def records(self) -> list[dict[str, Any]]:
         """Every record in the store, in file-name order (:meth:`record_paths`)."""
@@ -140,9 +142,9 @@ class ResultsStore:
         are linked under the new name, the new record written, then the old files removed."""
         stem = record_name(record)
         old_codes, new_codes = self.root / record["codes_file"], self.root / f"{stem}.npz"
+        record = _in_layout({**record, "codes_file": new_codes.name})
         if old_codes != new_codes and not new_codes.exists():
             os.link(old_codes, new_codes)
-        record = {**record, "codes_file": new_codes.name}
         new_path = self.root / f"{stem}.json"
         _write_json(new_path, record)
         if path != new_path:
@@ -154,6 +156,11 @@ class ResultsStore:
     def frame(self) -> pd.DataFrame:
         """All scalar metrics of the store as a tidy frame (:func:`records_frame`)."""
         return records_frame(self.records())
+
+
+def _in_layout(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` through :class:`RunRecord`, before anything is written: a file holds the layout's fields only."""
+    return RunRecord.from_dict(record).to_dict()
 
 
 def _write_json(path: Path, record: dict[str, Any]) -> None:
@@ -169,8 +176,8 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             "method": record["method"],
             "label": method_label(record),
             "db_codes": db_codes_of(record),
-            "variant": record.get("variant", ""),
-            "reference": record.get("reference"),
+            "variant": record["variant"],
+            "reference": record["reference"],
             "dataset": record["dataset"],
             "bits": record["bits"],
             "seed": record["seed"],

@@ -29,7 +29,7 @@ def mlflow_logger() -> Callable[[dict[str, Any]], None]:
 
     def log(record: dict[str, Any]) -> None:
         with mlflow.start_run(run_name=record_name(record)):
-            mlflow.set_tags({"hashbench.run_id": record["run_id"], "hashbench.variant": record.get("variant", "")})
+            mlflow.set_tags({"hashbench.run_id": record["run_id"], "hashbench.variant": record["variant"]})
             identity = {key: record[key] for key in ("method", "dataset", "bits", "seed")}
             mlflow.log_params(identity | {f"param.{key}": value for key, value in record["params"].items()})
             metrics = {metric_key(task, name): value for task, values in record["metrics"].items()

@@ -32,7 +32,7 @@ def curve_frame(records: list[dict]) -> pd.DataFrame:
     rows = []
     for record in records:
         method = method_label(record)
-        for task, curves in record.get("curves", {}).items():
+        for task, curves in record["curves"].items():
             key = {"method": method, "dataset": record["dataset"], "task": task, "bits": record["bits"],
                    "seed": record["seed"]}  # fmt: skip
             by_k = curves["precision_at_k"]

@@ -50,7 +50,7 @@ def reproducing_command(record: dict[str, Any], results: str) -> str:
                            "--results", results])  # fmt: skip
     words = ["hashbench", "run", "--method", record["method"], "--dataset", record["dataset"],
              "--bits", str(record["bits"]), "--seed", str(record["seed"])]  # fmt: skip
-    source = record.get("params_source") or {}
+    source = record["params_source"]
     if source.get("kind") == "preset":
         words += ["--preset", source["name"]]
     elif source.get("kind") == "tuning file":
@@ -159,14 +159,14 @@ def method_pages(groups: list[tuple[str, list[dict]]], results: str) -> dict[str
 def _parameter_sets(runs: list[dict]) -> list[dict[str, Any]]:
     sets: list[dict[str, Any]] = []
     for record in runs:
-        entry = {"params": record.get("params", {}), "source": record.get("params_source") or {}}
+        entry = {"params": record["params"], "source": record["params_source"]}
         if entry not in sets:
             sets.append(entry)
     return sets
 
 
 def _run_row(record: dict[str, Any], results: str) -> dict[str, Any]:
-    times = record.get("timings", {})
+    times = record["timings"]
     fit = times.get("fit_s")
     return {
         "dataset": record["dataset"],
