@@ -279,11 +279,12 @@ def _rule_labels(method_class, single, method) -> None:
         except Exception as error:  # the point of the rule is how it fails
             raise _Broken(
                 f"fit without labels failed with {_last_line(error)}",
-                "check `train.labels is None` first and raise hashbench.UsageError saying the method is supervised",
+                "read the labels as self.training_labels(train) before training: it refuses a view without labels",
             ) from None
         raise _Broken(
             "a supervised method trained without labels",
-            "raise hashbench.UsageError when train.labels is None, or declare supervised = False",
+            "read the labels as self.training_labels(train) (it refuses a view without them), or declare "
+            "supervised = False",
         )
 
 
