@@ -8,7 +8,9 @@ import io
 import json
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tabulate import tabulate
 from tqdm.auto import tqdm
@@ -132,12 +134,12 @@ def add_commands(commands: Subcommands) -> None:
     tune_.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _flag_params(method_class: type, assignments: list[str]) -> dict:
+def _given_params(method_class: type, assignments: list[str]) -> dict[str, Any]:
     with flag("parameter", "--param"):
         return dict(parse_param(method_class, assignment) for assignment in assignments)
 
 
-def _tracking(args: argparse.Namespace):
+def _tracking(args: argparse.Namespace) -> Callable[[dict[str, Any]], None] | None:
     with flag("MLflow tracking", "--mlflow"):
         return mlflow_logger() if args.mlflow else None
 
@@ -174,7 +176,7 @@ def _print_records(records: list[dict], fmt: str) -> None:
 
 def _command_run(args: argparse.Namespace) -> None:
     method_class = registry.methods.get(args.method)
-    given = _flag_params(method_class, args.param)
+    given = _given_params(method_class, args.param)
     params, source = resolve_params(method_class, preset=args.preset, params_file=args.params, given=given)
     with flag("device", "--device"):
         resolve_device(args.device)
@@ -253,7 +255,7 @@ def _command_grid(args: argparse.Namespace) -> int:
 
 def _command_tune(args: argparse.Namespace) -> None:
     method_class = registry.methods.get(args.method)
-    fixed = tuple(_flag_params(method_class, args.param).items())
+    fixed = tuple(_given_params(method_class, args.param).items())
     config = TuneConfig(args.method, args.dataset, tuple(args.bits), args.trials, args.val_fraction, args.seed,
                         args.db_codes, fixed)  # fmt: skip
     dataset = load_dataset(args.dataset)
