@@ -87,7 +87,7 @@ def test_the_shipped_records_are_the_defaults_well_above_chance(method, wiki, ch
         assert record is not None, f"{method} {bits} bits seed {seed}: no record of its defaults; run reproduce.sh"
         if bits == 16:
             for task in ("i2t", "t2i"):
-                assert record["metrics"][task]["map"] > WEAK_ON_WIKI.get(method, 1.5) * chance_map
+                assert record.metrics[task]["map"] > WEAK_ON_WIKI.get(method, 1.5) * chance_map
 
 
 def test_saved_codes_reproduce_the_recorded_scores(tmp_path, wiki):

@@ -238,8 +238,8 @@ def test_a_feature_file_of_image_paths_runs_backbone_mode_through_the_harness(tm
     params = {"backbone": "tiny", "image_size": 16, "epochs": 1, "batch_size": 3, "text_hidden": 32}
     config = RunConfig("dcmh", dataset.card.name, 8, 0, params)
     record = execute(config, dataset, make_method(config)).record
-    assert record["fit_info"]["input_mode"] == "backbone tiny" and record["dataset_summary"]["raw_images"]
-    assert 0 <= record["metrics"]["i2t"]["map"] <= 1
+    assert record.fit_info["input_mode"] == "backbone tiny" and record.dataset_summary["raw_images"]
+    assert 0 <= record.metrics["i2t"]["map"] <= 1
 
 
 def test_image_input_that_the_method_does_not_take_is_a_usage_error(tmp_path):

@@ -63,9 +63,9 @@ def test_saved_codes_score_exactly_as_the_run_that_made_them(layout, kind, value
     suffix = {"mat5": ".mat", "mat73": ".mat", "h5": ".h5", "npz": ".npz"}[kind]
     path = write_layout(tmp_path / f"release{suffix}", layout, codes, kind)
     record, packed = evaluate_codes(path, wiki)
-    assert record["metrics"] == cmfh_run.record["metrics"]
-    assert record["curves"] == cmfh_run.record["curves"]
-    assert record["external"]["layout"] == layout and record["bits"] == BITS
+    assert record.metrics == cmfh_run.record.metrics
+    assert record.curves == cmfh_run.record.curves
+    assert record.external["layout"] == layout and record.bits == BITS
     for part in CODE_ARRAYS:
         np.testing.assert_array_equal(packed[part], cmfh_run.codes[part])
 
@@ -77,7 +77,7 @@ def test_the_command_stores_an_external_record_that_tables_mark_and_timings_leav
     assert "cmfh-release" in capsys.readouterr().out
     (record,) = ResultsStore(results).records()
     assert method_label(record) == "cmfh-release [external]"
-    assert record["timings"]["fit_s"] is None and record["params_source"]["kind"] == "external codes"
+    assert record.timings["fit_s"] is None and record.params_source["kind"] == "external codes"
     assert main(["table", "--results", str(results)]) == 0
     assert "cmfh-release [external]" in capsys.readouterr().out
     with pytest.raises(UsageError, match="no records"):

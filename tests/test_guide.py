@@ -35,4 +35,4 @@ def test_the_guide_example_scores_well_above_chance(guide_namespace):
     chance = float(relevance(wiki.split_labels("query"), wiki.split_labels("database")).mean())
     config = RunConfig("my-cca-itq", bits=32)
     record = execute(config, wiki, make_method(config)).record
-    assert min(record["metrics"][task]["map"] for task in ("i2t", "t2i")) > 1.5 * chance
+    assert min(record.metrics[task]["map"] for task in ("i2t", "t2i")) > 1.5 * chance

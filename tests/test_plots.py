@@ -1,6 +1,7 @@
 """hashbench plot: curve points averaged over seeds, one PNG and PDF per dataset/task/bits, bad input."""
 
 import pytest
+from records import shipped_record
 
 from hashbench.cli import main
 from hashbench.errors import UsageError
@@ -10,7 +11,8 @@ from hashbench.reports.plots import curve_frame, mean_curves, plot_curves
 def curved_record(method, seed, precision):
     curves = {"precision_at_k": {"k": [1, 10], "precision": [precision, precision / 2]},
               "pr_by_radius": {"radius": [0, 1], "precision": [precision, 0.1], "recall": [0.2, 1.0]}}  # fmt: skip
-    return {"method": method, "variant": "", "dataset": "wiki", "bits": 16, "seed": seed, "curves": {"i2t": curves}}
+    return shipped_record(method=method, variant="", threads=1, db_codes="modality", dataset="wiki", bits=16, seed=seed,
+                          curves={"i2t": curves})  # fmt: skip
 
 
 def test_each_point_is_the_mean_over_seeds():

@@ -37,7 +37,7 @@ def records(tmp_path_factory):
     the DCMH release's layout, named as a release would be."""
     store = ResultsStore(RECORDS)
     shipped = store.records()
-    cmfh = next(r for r in shipped if r["method"] == "cmfh" and r["bits"] == 16 and r["db_codes"] == "modality")
+    cmfh = next(r for r in shipped if r.method == "cmfh" and r.bits == 16 and r.db_codes == "modality")
     codes = {part: unpack(packed, 16) for part, packed in store.codes(cmfh).items()}
     path = tmp_path_factory.mktemp("external") / "cmfh_release.npz"
     np.savez(path, **dict(zip(LAYOUTS["dcmh"], (codes[part] for part in CODE_ARRAYS), strict=True)))
@@ -68,7 +68,7 @@ def test_every_method_has_a_row_a_page_and_every_figure_is_written(records, site
         assert f'href="methods/{page_name(label)}"' in index
         assert f"<h1>{label}</h1>" in (site / "methods" / page_name(label)).read_text()
     assert "CMFH (published)" in index and "0.2513" in index
-    deep = {r["method"] for r in records if r.get("fit_info", {}).get("losses")}
+    deep = {r.method for r in records if (r.fit_info or {}).get("losses")}
     assert deep == {name for name in registry.methods.names() if registry.methods.get(name).kind == "deep"}
     assert sorted(p.name for p in (site / "plots").iterdir()) == sorted(
         [f"wiki_{t}_{b}b.svg" for t in ("i2t", "t2i") for b in (16, 32, 64, 128)] + [f"{m}_losses.svg" for m in deep]
@@ -83,13 +83,13 @@ def test_nothing_to_report_is_a_one_line_error_and_writes_nothing(tmp_path, caps
 
 
 def test_a_pages_command_makes_the_same_run_again(records, tmp_path, capsys):
-    record = next(r for r in records if r["method"] == "cmfh" and r["db_codes"] == "unified" and r["bits"] == 16)
-    assert record["params_source"] == {"kind": "defaults"}
+    record = next(r for r in records if r.method == "cmfh" and r.db_codes == "unified" and r.bits == 16)
+    assert record.params_source == {"kind": "defaults"}
     command = reproducing_command(record, str(tmp_path))
     assert "--db-codes unified" in command
     assert main([*shlex.split(command)[1:], "--format", "json"]) == 0
     (again,) = json.loads(capsys.readouterr().out)
-    assert again["run_id"] == record["run_id"] and again["metrics"] == record["metrics"]
+    assert again["run_id"] == record.run_id and again["metrics"] == record.metrics
 
 
 def test_the_site_names_no_address_a_browser_would_fetch(site):
@@ -131,7 +131,7 @@ def test_in_a_browser_rows_sort_links_open_pages_and_figures_load(site, records,
     browser.get((site / "index.html").as_uri())
     table = browser.find_element("css selector", "table.comparison[data-db-codes='modality']")
     shown = {cell.text for cell in table.find_elements("css selector", "td.method")}
-    assert shown == {method_label(r) for r in records if r["db_codes"] == "modality"} | {"CMFH (published)"}
+    assert shown == {method_label(r) for r in records if r.db_codes == "modality"} | {"CMFH (published)"}
 
     heads = table.find_elements("css selector", "thead th")
     column = next(i for i, head in enumerate(heads) if head.text.startswith("t2i 16"))

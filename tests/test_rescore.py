@@ -30,11 +30,11 @@ def test_an_old_record_loads_with_the_id_a_run_of_its_configuration_gets_now(old
     raw = json.loads((old_store / f"{OLD_STEMS[0]}.json").read_text())
     assert "schema_version" not in raw and raw["protocol_version"] == 1
     record = ResultsStore(old_store).records()[1]
-    assert record["schema_version"] == SCHEMA_VERSION and record["evaluation_version"] == 1
-    assert "protocol_version" not in record and migrate(record) == record
+    assert record.schema_version == SCHEMA_VERSION and record.evaluation_version == 1
+    assert migrate(record.to_dict()) == record.to_dict() and "protocol_version" not in record.to_dict()
     config = RunConfig("cmfh", "wiki", bits=16, seed=0)
-    assert record["run_id"] == run_id(config, make_method(config), load_dataset("wiki")) != raw["run_id"]
-    assert ResultsStore(old_store).get(record["run_id"])["metrics"] == raw["metrics"]
+    assert record.run_id == run_id(config, make_method(config), load_dataset("wiki")) != raw["run_id"]
+    assert ResultsStore(old_store).get(record.run_id).metrics == raw["metrics"]
 
 
 def test_rescore_reproduces_the_stored_scores_and_renames_the_records_by_their_ids(old_store, capsys):
@@ -43,13 +43,13 @@ def test_rescore_reproduces_the_stored_scores_and_renames_the_records_by_their_i
     assert main(["rescore", "--results", str(old_store)]) == 0
     assert "rescored 2 records, skipped 0" in capsys.readouterr().out
     store = ResultsStore(old_store)
-    records = {record["db_codes"]: record for record in store.records()}
+    records = {record.db_codes: record for record in store.records()}
     assert len(list(old_store.glob("*.json"))) == len(list(old_store.glob("*.npz"))) == 2
     for db, record in records.items():
-        assert record["metrics"] == old[db]["metrics"] and record["curves"] == old[db]["curves"]
-        assert record["rescored"]["from_evaluation_version"] == 1 and record["timings"] == old[db]["timings"]
-        assert store.path_of(record["run_id"]).name == f"wiki__cmfh__16b__seed0__{record['run_id']}.json"
-        assert record["codes_file"] == f"wiki__cmfh__16b__seed0__{record['run_id']}.npz"
+        assert record.metrics == old[db]["metrics"] and record.curves == old[db]["curves"]
+        assert record.rescored["from_evaluation_version"] == 1 and record.timings == old[db]["timings"]
+        assert store.path_of(record.run_id).name == f"wiki__cmfh__16b__seed0__{record.run_id}.json"
+        assert record.codes_file == f"wiki__cmfh__16b__seed0__{record.run_id}.npz"
     # the run is recognised as stored: nothing is trained again
     assert main(["run", "--method", "cmfh", "--bits", "16", "--results", str(old_store), "--format", "json"]) == 0
     assert "rescored" in json.loads(capsys.readouterr().out)[0]  # the stored record, not a fresh run's
@@ -67,9 +67,9 @@ def test_after_an_evaluation_change_rescoring_gives_what_a_fresh_run_gives(tmp_p
     assert main(["rescore", "--results", str(stored)]) == 0
     assert main([*arguments, "--results", str(fresh)]) == 0
     (rescored,), (ran,) = ResultsStore(stored).records(), ResultsStore(fresh).records()
-    assert rescored["run_id"] == ran["run_id"] and rescored["evaluation_version"] == EVALUATION_VERSION + 1
-    assert rescored["metrics"] == ran["metrics"] and rescored["curves"] == ran["curves"]
-    assert "map@10" in rescored["metrics"]["i2t"] and "map@50" not in rescored["metrics"]["i2t"]
+    assert rescored.run_id == ran.run_id and rescored.evaluation_version == EVALUATION_VERSION + 1
+    assert rescored.metrics == ran.metrics and rescored.curves == ran.curves
+    assert "map@10" in rescored.metrics["i2t"] and "map@50" not in rescored.metrics["i2t"]
 
 
 def test_a_record_whose_dataset_changed_is_left_as_it_was_and_the_command_fails(old_store, capsys):
@@ -86,7 +86,7 @@ def test_a_record_whose_dataset_changed_is_left_as_it_was_and_the_command_fails(
 def test_a_rewrite_killed_before_removing_the_old_file_leaves_one_record_per_run(old_store):
     store = ResultsStore(old_store)
     record, path = store.record_paths()[0]
-    new_path = old_store / f"wiki__cmfh__16b__seed0__{record['run_id']}.json"
+    new_path = old_store / f"wiki__cmfh__16b__seed0__{record.run_id}.json"
     shutil.copy(path, new_path)  # the new file written, the old one not yet removed
     assert [p for _, p in ResultsStore(old_store).record_paths()].count(new_path) == 1
     assert len(ResultsStore(old_store).records()) == 2

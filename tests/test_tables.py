@@ -1,8 +1,11 @@
 """Comparison tables: mean ± std over seeds, best marked, incomplete cells never averaged."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
+from records import shipped_record
 from scipy import stats
 
 from hashbench.errors import UsageError
@@ -90,17 +93,18 @@ def test_an_unknown_metric_is_a_usage_error():
 
 def timed_record(method, bits, seed, fit_s, variant=""):
     n_database = 1000
-    return {
-        "method": method, "variant": variant, "dataset": "wiki", "bits": bits, "seed": seed,
-        "timings": {"fit_s": fit_s, "encode_database_s_per_item": 2e-6 * (seed + 1), "search_s_per_query": 1e-5,
-                    "fit_cpu_s": 2 * fit_s, "encode_database_cpu_s_per_item": 1e-6, "search_cpu_s_per_query": 3e-5},
-        "code_bytes": {"database": n_database * bits // 8},
-    }  # fmt: skip
+    return shipped_record(
+        method=method, variant=variant, dataset="wiki", bits=bits, seed=seed, threads=1, db_codes="modality",
+        machine=None,
+        timings={"fit_s": fit_s, "encode_database_s_per_item": 2e-6 * (seed + 1), "search_s_per_query": 1e-5,
+                 "fit_cpu_s": 2 * fit_s, "encode_database_cpu_s_per_item": 1e-6, "search_cpu_s_per_query": 3e-5},
+        code_bytes={"query": 0, "database": n_database * bits // 8},
+    )  # fmt: skip
 
 
 def test_the_timing_table_averages_each_configuration_over_its_seeds():
     records = [timed_record("cmfh", 16, 0, 1.0), timed_record("cmfh", 16, 1, 3.0), timed_record("cmfh", 64, 0, 5.0),
-               {**timed_record("cmfh", 16, 0, 7.0), "db_codes": "unified"}]  # fmt: skip
+               dataclasses.replace(timed_record("cmfh", 16, 0, 7.0), db_codes="unified")]  # fmt: skip
     table = timings(records).set_index(["method", "bits"])
     assert table.loc[("cmfh", 16), "fit s"] == pytest.approx(2.0) and table.loc[("cmfh", 16), "seeds"] == 2
     assert table.loc[("cmfh", 16), "encode µs/item"] == pytest.approx(3.0)
@@ -112,14 +116,14 @@ def test_the_timing_table_averages_each_configuration_over_its_seeds():
 
 
 def test_the_timing_table_shows_cpu_seconds_and_counts_runs_on_a_busy_machine():
-    busy = {**timed_record("cmfh", 16, 1, 3.0), "machine": {"busy_warning": "the machine was busy: ..."}}
+    busy = dataclasses.replace(timed_record("cmfh", 16, 1, 3.0), machine={"busy_warning": "the machine was busy: ..."})
     records = [timed_record("cmfh", 16, 0, 1.0), busy, timed_record("cmfh", 64, 0, 5.0)]
     table = timings(records, clock="cpu").set_index(["method", "bits"])
     assert table.loc[("cmfh", 16), "fit CPU s"] == pytest.approx(4.0)
     assert table.loc[("cmfh", 16), "search CPU µs/query"] == pytest.approx(30.0)
     assert table.loc[("cmfh", 16), "busy runs"] == 1 and table.loc[("cmfh", 64), "busy runs"] == 0
     assert "busy runs: runs whose record warns" in render_timings(records)
-    del records[2]["timings"]["fit_cpu_s"]  # a record made before CPU time was recorded
+    del records[2].timings["fit_cpu_s"]  # a record made before CPU time was recorded
     with pytest.raises(UsageError, match="has no cpu timings"):
         timings(records, clock="cpu")
     assert timings(records)["fit s"].notna().all()  # wall timings still work

@@ -33,8 +33,9 @@ from hashbench.device import DEVICES, resolve_device
 from hashbench.errors import UsageError
 from hashbench.harness.external import evaluate_codes
 from hashbench.harness.grid import load_grid, run_grid
+from hashbench.harness.record import RunRecord
 from hashbench.harness.rescore import Outcome, rescore_store
-from hashbench.harness.runcache import run_stored
+from hashbench.harness.runcache import ALREADY_STORED, run_stored
 from hashbench.harness.runner import DB_CODES, RunConfig, load_dataset, run_warnings
 from hashbench.harness.store import ResultsStore, method_label
 from hashbench.harness.tracking import mlflow_logger
@@ -139,39 +140,41 @@ def _given_params(method_class: type, assignments: list[str]) -> dict[str, Any]:
         return dict(parse_param(method_class, assignment) for assignment in assignments)
 
 
-def _tracking(args: argparse.Namespace) -> Callable[[dict[str, Any]], None] | None:
+def _tracking(args: argparse.Namespace) -> Callable[[RunRecord], None] | None:
     with flag("MLflow tracking", "--mlflow"):
         return mlflow_logger() if args.mlflow else None
 
 
-def _summary_rows(records: list[dict]) -> list[dict]:
+def _summary_rows(stored: list[tuple[RunRecord, str]]) -> list[dict[str, Any]]:
     return [
         {
             "method": method_label(r),
-            "dataset": r["dataset"],
-            "bits": r["bits"],
-            "seed": r["seed"],
-            "i2t_map": round(r["metrics"]["i2t"]["map"], 4),
-            "t2i_map": round(r["metrics"]["t2i"]["map"], 4),
-            "fit_s": None if r["timings"]["fit_s"] is None else round(r["timings"]["fit_s"], 3),
-            "stored": r["stored"],
+            "dataset": r.dataset,
+            "bits": r.bits,
+            "seed": r.seed,
+            "i2t_map": round(r.metrics["i2t"]["map"], 4),
+            "t2i_map": round(r.metrics["t2i"]["map"], 4),
+            "fit_s": None if r.timings["fit_s"] is None else round(r.timings["fit_s"], 3),
+            "stored": where,
         }
-        for r in records
+        for r, where in stored
     ]
 
 
-def _print_records(records: list[dict], fmt: str) -> None:
+def _print_records(stored: list[tuple[RunRecord, str]], fmt: str) -> None:
+    """Records with where they are stored, as JSON (the records themselves), CSV or a table."""
+    records = [record for record, _ in stored]
     if fmt == "json":
-        print(json.dumps([{k: v for k, v in r.items() if k != "stored"} for r in records], indent=1))
+        print(json.dumps([record.to_dict() for record in records], indent=1))
     elif fmt == "csv":
-        rows = _summary_rows(records)
+        rows = _summary_rows(stored)
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
         print(out.getvalue(), end="")
     else:
-        print(tabulate(_summary_rows(records), headers="keys", tablefmt="github"))
+        print(tabulate(_summary_rows(stored), headers="keys", tablefmt="github"))
 
 
 def _command_run(args: argparse.Namespace) -> None:
@@ -184,7 +187,7 @@ def _command_run(args: argparse.Namespace) -> None:
     store, tracking = ResultsStore(args.results), _tracking(args)
     options = {"rerun": args.rerun, "backend": args.search_backend, "device": args.device, "on_record": tracking}
     with flag("results folder", "--results"):
-        records = [
+        stored = [
             run_stored(
                 RunConfig(args.method, args.dataset, bits, seed, params, args.db_codes, source, args.threads),
                 dataset,
@@ -194,10 +197,10 @@ def _command_run(args: argparse.Namespace) -> None:
             for bits in args.bits
             for seed in args.seed
         ]
-    for record in records:
-        for warning in run_warnings(record) if record["stored"] != "already there" else []:
+    for record, where in stored:
+        for warning in run_warnings(record) if where != ALREADY_STORED else []:
             print(f"hashbench: warning: {warning}", file=sys.stderr)
-    _print_records(records, args.format)
+    _print_records(stored, args.format)
 
 
 def _command_evaluate(args: argparse.Namespace) -> None:
@@ -208,7 +211,7 @@ def _command_evaluate(args: argparse.Namespace) -> None:
     store = ResultsStore(args.results)
     with flag("results folder", "--results"):
         record = store.write(record, codes)
-    _print_records([{**record, "stored": str(store.path_of(record["run_id"]))}], args.format)
+    _print_records([(record, str(store.path_of(record.run_id)))], args.format)
 
 
 def _command_rescore(args: argparse.Namespace) -> int:

@@ -132,7 +132,7 @@ def evaluate_codes(
     seed: int = 0,
     eval_config: EvalConfig | None = None,
     backend: str = "auto",
-) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+) -> tuple[RunRecord, dict[str, np.ndarray]]:
     """Score the codes of ``path`` on ``dataset``: a record (the run's layout, marked ``external``) and the packed
     codes, ready for :meth:`hashbench.harness.store.ResultsStore.write`. ``name`` (default the file's stem) labels the
     method in tables; ``seed`` is a label too, for codes of several seeds."""
@@ -170,5 +170,5 @@ def evaluate_codes(
         versions=versions(),
         started_at=started.isoformat(),
         finished_at=datetime.now(timezone.utc).isoformat(),
-    ).to_dict()
+    )
     return record, codes

@@ -44,6 +44,7 @@ from typing import Any
 
 from hashbench import registry
 from hashbench.errors import UsageError
+from hashbench.harness.record import RunRecord
 from hashbench.harness.runcache import store_result
 from hashbench.harness.runner import (
     DB_CODES,
@@ -193,7 +194,7 @@ def run_grid(
     device: str = "cpu",
     threads: int | None = None,
     report: Callable[[str, str], None] = lambda line, outcome: None,
-    on_record: Callable[[dict[str, Any]], None] | None = None,
+    on_record: Callable[[RunRecord], None] | None = None,
 ) -> GridReport:
     """Run every configuration of ``grid`` that ``store`` lacks; this process is the only writer of records.
 
@@ -230,7 +231,7 @@ def run_grid(
             return
         record = store_result(store, outcome, on_record)
         warnings = "".join(f"; warning: {warning}" for warning in run_warnings(record))
-        report(f"[{number}/{total}] {describe(config)}: {record['timings']['fit_s']:.1f} s fit{warnings}", "ran")
+        report(f"[{number}/{total}] {describe(config)}: {record.timings['fit_s']:.1f} s fit{warnings}", "ran")
 
     if workers == 1 and scheduler is None:
         for number, config in pending.items():

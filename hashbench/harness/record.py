@@ -66,6 +66,7 @@ def migrate(record: dict[str, Any]) -> dict[str, Any]:
     record = dict(record)
     if record.get("schema_version", 1) == 1:
         record["evaluation_version"] = record.pop("protocol_version", 1)
+        record["db_codes"] = db_codes_of(record)
         record["run_id"] = identity_of(record)
         record["schema_version"] = SCHEMA_VERSION
     return record

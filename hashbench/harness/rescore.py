@@ -10,6 +10,7 @@ is not stored). Records of an older layout come out in the current one, under th
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -17,7 +18,7 @@ from typing import Any
 
 from hashbench.data import CrossModalDataset
 from hashbench.errors import UsageError
-from hashbench.harness.record import EVALUATION_VERSION
+from hashbench.harness.record import EVALUATION_VERSION, RunRecord
 from hashbench.harness.runner import load_dataset, score_codes, versions
 from hashbench.harness.store import ResultsStore
 from hashbench.scoring.metrics import CONVENTIONS
@@ -34,24 +35,22 @@ class Outcome:
     detail: str = ""
 
 
-def rescore_record(
-    record: dict[str, Any], codes: dict[str, Any], dataset: CrossModalDataset, backend: str
-) -> dict[str, Any]:
+def rescore_record(record: RunRecord, codes: dict[str, Any], dataset: CrossModalDataset, backend: str) -> RunRecord:
     """``record`` with its codes scored again under the current evaluation."""
-    scores = score_codes(codes, dataset, record["bits"], backend=backend)
-    return {
-        **record,
-        "metrics": scores.metrics,
-        "curves": scores.curves,
-        "conventions": CONVENTIONS,
-        "evaluation_version": EVALUATION_VERSION,
-        "rescored": {
+    scores = score_codes(codes, dataset, record.bits, backend=backend)
+    return dataclasses.replace(
+        record,
+        metrics=scores.metrics,
+        curves=scores.curves,
+        conventions=CONVENTIONS,
+        evaluation_version=EVALUATION_VERSION,
+        rescored={
             "at": datetime.now(timezone.utc).isoformat(),
-            "from_evaluation_version": record["evaluation_version"],
+            "from_evaluation_version": record.evaluation_version,
             "search_backend": backend,
             "versions": versions(),
         },
-    }
+    )
 
 
 def rescore_store(
@@ -63,7 +62,7 @@ def rescore_store(
     datasets: dict[str, CrossModalDataset | str] = {}
     outcomes = []
     for record, path in store.record_paths():
-        name = record["dataset"]
+        name = record.dataset
         if name not in datasets:
             try:
                 datasets[name] = load_dataset(name)
@@ -71,13 +70,13 @@ def rescore_store(
                 datasets[name] = f"dataset {name!r} cannot be loaded here ({error})"
         dataset = datasets[name]
         if isinstance(dataset, str):
-            outcome = Outcome(record["run_id"], path.name, "skipped", dataset)
-        elif dataset.fingerprint != record["dataset_fingerprint"]:
-            outcome = Outcome(record["run_id"], path.name, "skipped",
+            outcome = Outcome(record.run_id, path.name, "skipped", dataset)
+        elif dataset.fingerprint != record.dataset_fingerprint:
+            outcome = Outcome(record.run_id, path.name, "skipped",
                               f"dataset {name!r} has changed since the run (another fingerprint)")  # fmt: skip
         else:
             store.rewrite(rescore_record(record, store.codes(record), dataset, backend), path)
-            outcome = Outcome(record["run_id"], path.name, "rescored")
+            outcome = Outcome(record.run_id, path.name, "rescored")
         report(outcome)
         outcomes.append(outcome)
     return outcomes

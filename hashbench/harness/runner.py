@@ -65,9 +65,9 @@ class RunConfig:
 
 @dataclass
 class RunResult:
-    """A finished run: its record (JSON-ready) and its packed codes."""
+    """A finished run: its record and its packed codes."""
 
-    record: dict[str, Any]
+    record: record_layout.RunRecord
     codes: dict[str, np.ndarray]
 
 
@@ -134,10 +134,10 @@ def checkpoint_path(checkpoint_dir: Path, identity: str) -> Path:
     return Path(checkpoint_dir) / f"{identity}.pt"
 
 
-def run_warnings(record: dict[str, Any]) -> list[str]:
+def run_warnings(record: record_layout.RunRecord) -> list[str]:
     """Every warning of a record: the method's about its training, the machine's about its timings."""
-    busy = record.get("machine", {}).get("busy_warning")
-    return [*record["warnings"], *([busy] if busy else [])]
+    busy = (record.machine or {}).get("busy_warning")
+    return [*record.warnings, *([busy] if busy else [])]
 
 
 def _encode_timed(method: HashMethod, modality: str, features: np.ndarray, bits: int) -> tuple[np.ndarray, Timing]:
@@ -377,5 +377,5 @@ def _execute(config, dataset, method, bits, eval_config, backend, device, checkp
         versions=versions(),
         started_at=started.isoformat(),
         finished_at=datetime.now(timezone.utc).isoformat(),
-    ).to_dict()
+    )
     return RunResult(record, codes)

@@ -7,9 +7,9 @@ source of truth: tracking only mirrors them, and runs found already stored are n
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from hashbench.errors import UsageError
+from hashbench.harness.record import RunRecord
 from hashbench.harness.store import record_name
 
 
@@ -18,7 +18,7 @@ def metric_key(task: str, name: str) -> str:
     return f"{task}.{name.replace('@', '_at_')}"
 
 
-def mlflow_logger() -> Callable[[dict[str, Any]], None]:
+def mlflow_logger() -> Callable[[RunRecord], None]:
     """A function that logs one record as an MLflow run; a usage error when mlflow is not installed."""
     try:
         import mlflow
@@ -27,14 +27,14 @@ def mlflow_logger() -> Callable[[dict[str, Any]], None]:
             'mlflow is not installed; expected `pip install "hashbench[mlflow]"`', thing="MLflow tracking"
         ) from None
 
-    def log(record: dict[str, Any]) -> None:
+    def log(record: RunRecord) -> None:
         with mlflow.start_run(run_name=record_name(record)):
-            mlflow.set_tags({"hashbench.run_id": record["run_id"], "hashbench.variant": record["variant"]})
-            identity = {key: record[key] for key in ("method", "dataset", "bits", "seed")}
-            mlflow.log_params(identity | {f"param.{key}": value for key, value in record["params"].items()})
-            metrics = {metric_key(task, name): value for task, values in record["metrics"].items()
+            mlflow.set_tags({"hashbench.run_id": record.run_id, "hashbench.variant": record.variant})
+            identity = {"method": record.method, "dataset": record.dataset, "bits": record.bits, "seed": record.seed}
+            mlflow.log_params(identity | {f"param.{key}": value for key, value in record.params.items()})
+            metrics = {metric_key(task, name): value for task, values in record.metrics.items()
                        for name, value in values.items() if isinstance(value, int | float)}  # fmt: skip
-            mlflow.log_metrics(metrics | {"fit_s": record["timings"]["fit_s"]})
-            mlflow.log_dict(record["curves"], "curves.json")
+            mlflow.log_metrics(metrics | {"fit_s": record.timings["fit_s"]})
+            mlflow.log_dict(record.curves, "curves.json")
 
     return log

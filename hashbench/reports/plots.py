@@ -17,6 +17,7 @@ import pandas as pd
 
 from hashbench.errors import UsageError
 from hashbench.files import atomic_write
+from hashbench.harness.record import RunRecord
 from hashbench.harness.store import method_label
 
 FIGURE_FORMATS = ("png", "pdf", "svg")
@@ -27,14 +28,14 @@ _MARKERS = ("o", "s", "^", "D", "v", "x", "+", "*", "<", ">", "p", "h")
 _DASHES = ("-", "--", ":", "-.")
 
 
-def curve_frame(records: list[dict]) -> pd.DataFrame:
+def curve_frame(records: list[RunRecord]) -> pd.DataFrame:
     """Tidy curve points: one row per (run, task, curve, point) with x, precision and recall."""
     rows = []
     for record in records:
         method = method_label(record)
-        for task, curves in record["curves"].items():
-            key = {"method": method, "dataset": record["dataset"], "task": task, "bits": record["bits"],
-                   "seed": record["seed"]}  # fmt: skip
+        for task, curves in record.curves.items():
+            key = {"method": method, "dataset": record.dataset, "task": task, "bits": record.bits,
+                   "seed": record.seed}  # fmt: skip
             by_k = curves["precision_at_k"]
             rows += [{**key, "curve": "p@k", "x": k, "precision": p, "recall": np.nan}
                      for k, p in zip(by_k["k"], by_k["precision"], strict=True)]  # fmt: skip
@@ -65,7 +66,7 @@ def _save(figure, path: Path, fmt: str) -> Path:
     return path
 
 
-def plot_curves(records: list[dict], out_dir: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
+def plot_curves(records: list[RunRecord], out_dir: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
     """Write one figure per (dataset, task, bits) into ``out_dir``; return the files written."""
     pyplot = _pyplot()
     unknown = sorted(set(formats) - set(FIGURE_FORMATS))
@@ -97,21 +98,21 @@ def plot_curves(records: list[dict], out_dir: str | Path, formats: tuple[str, ..
     return written
 
 
-def loss_frame(records: list[dict]) -> pd.DataFrame:
+def loss_frame(records: list[RunRecord]) -> pd.DataFrame:
     """Per-epoch training losses (``fit_info["losses"]`` of deep methods): one row per (run, epoch, loss), the
     total losses only (entries named ``loss_*``)."""
     rows = [
-        {"dataset": record["dataset"], "bits": record["bits"], "seed": record["seed"], "epoch": entry["epoch"],
+        {"dataset": record.dataset, "bits": record.bits, "seed": record.seed, "epoch": entry["epoch"],
          "loss": name, "value": value}
         for record in records
-        for entry in record.get("fit_info", {}).get("losses", [])
+        for entry in (record.fit_info or {}).get("losses", [])
         for name, value in entry.items()
         if name.startswith("loss_")
     ]  # fmt: skip
     return pd.DataFrame(rows)
 
 
-def plot_losses(records: list[dict], out_dir: str | Path, stem: str, fmt: str = "svg") -> Path | None:
+def plot_losses(records: list[RunRecord], out_dir: str | Path, stem: str, fmt: str = "svg") -> Path | None:
     """One figure of a method's training losses per epoch, a panel per loss and a line per (dataset, bits),
     each point the mean over seeds, written to ``out_dir/stem_losses.fmt``; None when no record has losses."""
     frame = loss_frame(records)

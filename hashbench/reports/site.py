@@ -21,7 +21,7 @@ import pandas as pd
 from hashbench import registry
 from hashbench.errors import UsageError
 from hashbench.files import atomic_write
-from hashbench.harness.record import db_codes_of
+from hashbench.harness.record import RunRecord
 from hashbench.harness.store import method_label, records_frame
 from hashbench.reports.plots import plot_curves, plot_losses
 from hashbench.reports.published import PUBLISHED_NAMES
@@ -42,41 +42,41 @@ def page_name(label: str) -> str:
     return page_stem(label) + ".html"
 
 
-def reproducing_command(record: dict[str, Any], results: str) -> str:
+def reproducing_command(record: RunRecord, results: str) -> str:
     """The command that makes ``record`` again (codes made elsewhere: the command that scored them)."""
-    if "external" in record:
-        words = ["hashbench", "evaluate", "--codes", record["external"]["file"], "--name", record["method"]]
-        return shlex.join([*words, "--dataset", record["dataset"], "--seed", str(record["seed"]),
+    if record.external is not None:
+        words = ["hashbench", "evaluate", "--codes", record.external["file"], "--name", record.method]
+        return shlex.join([*words, "--dataset", record.dataset, "--seed", str(record.seed),
                            "--results", results])  # fmt: skip
-    words = ["hashbench", "run", "--method", record["method"], "--dataset", record["dataset"],
-             "--bits", str(record["bits"]), "--seed", str(record["seed"])]  # fmt: skip
-    source = record["params_source"]
+    words = ["hashbench", "run", "--method", record.method, "--dataset", record.dataset,
+             "--bits", str(record.bits), "--seed", str(record.seed)]  # fmt: skip
+    source = record.params_source
     if source.get("kind") == "preset":
         words += ["--preset", source["name"]]
     elif source.get("kind") == "tuning file":
         words += ["--params", source["file"]]
     words += [f"--param={key}={value}" for key, value in sorted(_non_default(record).items())]
-    if db_codes_of(record) != "modality":
-        words += ["--db-codes", db_codes_of(record)]
-    if record.get("threads", 1) != 1:
-        words += ["--threads", str(record["threads"])]
+    if record.db_codes != "modality":
+        words += ["--db-codes", record.db_codes]
+    if (record.threads or 1) != 1:
+        words += ["--threads", str(record.threads)]
     return shlex.join([*words, "--results", results])
 
 
-def _non_default(record: dict[str, Any]) -> dict[str, Any]:
+def _non_default(record: RunRecord) -> dict[str, Any]:
     """The record's parameters that differ from its method's defaults (all of them if it is not registered)."""
     try:
-        defaults = registry.methods.get(record["method"])().get_params()
+        defaults = registry.methods.get(record.method)().get_params()
     except UsageError:
-        return dict(record["params"])
-    return {key: value for key, value in record["params"].items() if defaults.get(key) != value}
+        return dict(record.params)
+    return {key: value for key, value in record.params.items() if defaults.get(key) != value}
 
 
 def _format(value: float, std: float, seeds: int) -> str:
     return f"{value:.4f}" if seeds < 2 or pd.isna(std) else f"{value:.4f} ± {std:.4f}"
 
 
-def comparison_tables(records: list[dict], published: pd.DataFrame | None) -> list[dict[str, Any]]:
+def comparison_tables(records: list[RunRecord], published: pd.DataFrame | None) -> list[dict[str, Any]]:
     """One table per (dataset, database-code protocol): columns (task, bits), rows with a sortable value and
     the text of each cell; published rows (``published``: rows of :func:`hashbench.reports.published.load_published`)
     follow the reproduced ones in the per-modality table."""
@@ -122,10 +122,10 @@ def _published_rows(published: pd.DataFrame, columns: list[tuple]) -> list[dict[
     return rows
 
 
-def timing_rows(records: list[dict]) -> tuple[list[str], list[list[str]]]:
+def timing_rows(records: list[RunRecord]) -> tuple[list[str], list[list[str]]]:
     """The timing table (:func:`hashbench.reports.tables.timings`, wall clock) as headers and formatted rows; none when
     no record was trained here."""
-    trained = [record for record in records if "external" not in record]
+    trained = [record for record in records if record.external is None]
     if not trained:
         return [], []
     frame = timings(trained)
@@ -135,58 +135,58 @@ def timing_rows(records: list[dict]) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
-def method_pages(groups: list[tuple[str, list[dict]]], results: str) -> dict[str, dict[str, Any]]:
+def method_pages(groups: list[tuple[str, list[RunRecord]]], results: str) -> dict[str, dict[str, Any]]:
     """Per method label (``groups``: :func:`records_by_label`): its runs (bits, seed, mAP, times, command),
     parameters and where they came from."""
     pages = {}
     for label, runs in groups:
-        runs = sorted(runs, key=lambda r: (r["dataset"], r["bits"], r["seed"]))
+        runs = sorted(runs, key=lambda r: (r.dataset, r.bits, r.seed))
         first = runs[0]
         pages[label] = {
             "label": label,
             "page": page_name(label),
-            "method": first["method"],
-            "reference": first.get("reference") or "",
-            "kind": first.get("method_kind", ""),
-            "supervised": first.get("supervised"),
-            "published_as": PUBLISHED_NAMES.get(first["method"]),
+            "method": first.method,
+            "reference": first.reference or "",
+            "kind": first.method_kind,
+            "supervised": first.supervised,
+            "published_as": PUBLISHED_NAMES.get(first.method),
             "parameter_sets": _parameter_sets(runs),
             "runs": [_run_row(record, results) for record in runs],
         }
     return pages
 
 
-def _parameter_sets(runs: list[dict]) -> list[dict[str, Any]]:
+def _parameter_sets(runs: list[RunRecord]) -> list[dict[str, Any]]:
     sets: list[dict[str, Any]] = []
     for record in runs:
-        entry = {"params": record["params"], "source": record["params_source"]}
+        entry = {"params": record.params, "source": record.params_source}
         if entry not in sets:
             sets.append(entry)
     return sets
 
 
-def _run_row(record: dict[str, Any], results: str) -> dict[str, Any]:
-    times = record["timings"]
+def _run_row(record: RunRecord, results: str) -> dict[str, Any]:
+    times = record.timings
     fit = times.get("fit_s")
     return {
-        "dataset": record["dataset"],
-        "bits": record["bits"],
-        "seed": record["seed"],
-        "i2t": f"{record['metrics']['i2t'][METRIC]:.4f}",
-        "t2i": f"{record['metrics']['t2i'][METRIC]:.4f}",
+        "dataset": record.dataset,
+        "bits": record.bits,
+        "seed": record.seed,
+        "i2t": f"{record.metrics['i2t'][METRIC]:.4f}",
+        "t2i": f"{record.metrics['t2i'][METRIC]:.4f}",
         "fit_s": "–" if fit is None else f"{fit:.3g}",
         "fit_cpu_s": f"{times['fit_cpu_s']:.3g}" if "fit_cpu_s" in times else "–",
         "encode_us": f"{times['encode_database_s_per_item'] * 1e6:.3g}"
         if "encode_database_s_per_item" in times
         else "–",
         "search_us": f"{times['search_s_per_query'] * 1e6:.3g}",
-        "busy": bool(record.get("machine", {}).get("busy_warning")),
+        "busy": bool((record.machine or {}).get("busy_warning")),
         "command": reproducing_command(record, results),
     }
 
 
 def write_site(
-    records: list[dict], out_dir: str | Path, results: str = "results", published: pd.DataFrame | None = None
+    records: list[RunRecord], out_dir: str | Path, results: str = "results", published: pd.DataFrame | None = None
 ) -> list[Path]:
     """Write the site of ``records`` into ``out_dir`` (``results``: the folder the commands name); return the
     files written. Every file is written atomically; a second report over the same folder replaces them."""
@@ -224,9 +224,9 @@ def write_site(
     return written
 
 
-def records_by_label(records: list[dict]) -> list[tuple[str, list[dict]]]:
+def records_by_label(records: list[RunRecord]) -> list[tuple[str, list[RunRecord]]]:
     """The records grouped by the label tables give them (:func:`hashbench.harness.store.method_label`), by label."""
-    groups: dict[str, list[dict]] = defaultdict(list)
+    groups: dict[str, list[RunRecord]] = defaultdict(list)
     for record in records:
         groups[method_label(record)].append(record)
     return sorted(groups.items())

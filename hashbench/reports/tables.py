@@ -26,7 +26,8 @@ from scipy import stats
 from tabulate import tabulate
 
 from hashbench.errors import UsageError
-from hashbench.harness.store import method_label
+from hashbench.harness.record import RunRecord
+from hashbench.harness.store import label_of, method_label
 from hashbench.reports.published import beside_published
 from hashbench.scoring.metrics import ranks_methods
 
@@ -58,7 +59,7 @@ def summarise(
         chosen["db_codes"] = "modality"
     if "label" not in chosen:  # a frame made by hand: label it as the store does
         fields = [column for column in ("method", "variant", "db_codes") if column in chosen]
-        chosen["label"] = [method_label(row) for row in chosen[fields].to_dict("records")]
+        chosen["label"] = [label_of(**row) for row in chosen[fields].to_dict("records")]
     chosen["method"] = chosen["label"]
     expected_seeds = chosen.groupby(["method", "dataset"])["seed"].nunique().rename("expected_seeds")
     summary = (
@@ -199,33 +200,33 @@ CLOCKS = {
 }  # fmt: skip
 
 
-def timings(records: list[dict], clock: str = "wall") -> pd.DataFrame:
+def timings(records: list[RunRecord], clock: str = "wall") -> pd.DataFrame:
     """Mean timings over seeds per (method, dataset, bits): fit, encoding per item, search per query (wall or
     CPU seconds, ``clock``), the memory of the database codes, and how many of the runs warned that the machine
     was busy (their times overstate). Codes scored by ``hashbench evaluate`` were not trained here and have no
     row."""
     if clock not in CLOCKS:
         raise UsageError(f"timings clock {clock!r}: expected one of {', '.join(CLOCKS)}")
-    records = [record for record in records if "external" not in record]
+    records = [record for record in records if record.external is None]
     if not records:
         raise UsageError("no records: the results folder holds no run to time")
     fields = CLOCKS[clock]
     for record in records:
-        if any(field not in record["timings"] for field in fields.values()):
-            raise UsageError(f"record {record.get('run_id', record['method'])} has no {clock} timings (made before "
+        if any(field not in record.timings for field in fields.values()):
+            raise UsageError(f"record {record.run_id} has no {clock} timings (made before "
                              "hashbench recorded CPU time); expected a newer record, or wall timings")  # fmt: skip
     rows = [
         {
             "method": method_label(record),
-            "dataset": record["dataset"],
-            "bits": record["bits"],
+            "dataset": record.dataset,
+            "bits": record.bits,
             **{
-                column: record["timings"][field] * (1 if column.endswith(" s") else 1e6)
+                column: record.timings[field] * (1 if column.endswith(" s") else 1e6)
                 for column, field in fields.items()
             },
-            "database codes KiB": record["code_bytes"]["database"] / 1024,
+            "database codes KiB": record.code_bytes["database"] / 1024,
             "seeds": 1,
-            "busy runs": int(bool(record.get("machine", {}).get("busy_warning"))),
+            "busy runs": int(bool((record.machine or {}).get("busy_warning"))),
         }
         for record in records
     ]
@@ -235,7 +236,7 @@ def timings(records: list[dict], clock: str = "wall") -> pd.DataFrame:
     return means.join(frame.groupby(keys)[["seeds", "busy runs"]].sum()).reset_index()
 
 
-def render_timings(records: list[dict], fmt: str = "markdown", clock: str = "wall") -> str:
+def render_timings(records: list[RunRecord], fmt: str = "markdown", clock: str = "wall") -> str:
     """The timing table of ``records`` in ``fmt`` (means over seeds; the seeds column counts them, "busy runs"
     those that ran on a busy machine)."""
     _check_format(fmt)
