@@ -11,6 +11,7 @@ import statistics
 
 import pytest
 
+from hashbench.harness.record import RunRecord
 from hashbench.harness.runner import RunConfig, execute, load_dataset, make_method
 from hashbench.machine import competing_load, usable_cores
 
@@ -21,13 +22,13 @@ REPEATS = 3
 pytestmark = pytest.mark.serial
 
 
-def fit_records() -> list[dict]:
+def fit_records() -> list[RunRecord]:
     dataset = load_dataset(CONFIG.dataset)
     return [execute(CONFIG, dataset, make_method(CONFIG)).record for _ in range(REPEATS)]
 
 
 def median_fit_seconds(records: list[dict]) -> float:
-    return statistics.median(record["timings"]["fit_s"] for record in records)
+    return statistics.median(record.timings["fit_s"] for record in records)
 
 
 def test_a_default_run_keeps_its_fit_time_beside_a_busy_competitor_and_says_it_was_busy():
@@ -38,6 +39,6 @@ def test_a_default_run_keeps_its_fit_time_beside_a_busy_competitor_and_says_it_w
         beside_one_thread = fit_records()
     assert median_fit_seconds(beside_all_cores) <= 4 * quiet
     assert median_fit_seconds(beside_one_thread) <= 3 * quiet
-    assert {record["threads"] for record in beside_all_cores} == {1}
-    busy = [record["machine"]["busy_warning"] for record in beside_all_cores]
+    assert {record.threads for record in beside_all_cores} == {1}
+    busy = [record.machine["busy_warning"] for record in beside_all_cores]
     assert any(line and line.startswith("the machine was busy") for line in busy)
