@@ -309,3 +309,22 @@ def test_cuda_without_a_gpu_is_a_usage_error(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--device cuda: no CUDA device is visible to torch" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_cuda_without_a_gpu_stops_a_grid_before_any_run(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    grid = tmp_path / "grid.toml"
+    grid.write_text('[grid]\ndatasets = ["wiki"]\nbits = [16]\nseeds = [0]\n\n[[methods]]\nname = "cca-itq"\n')
+    assert exit_status(["grid", str(grid), "--device", "cuda", "--results", str(tmp_path / "r"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--device cuda: no CUDA device is visible to torch" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_tune_over_earlier_trials_asks_for_resume(tmp_path, capsys):
+    out = tmp_path / "t.toml"
+    out.with_suffix(".db").write_bytes(b"")
+    assert exit_status(["tune", "cmfh", "--trials", "1", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "hold an earlier tune; expected --resume to continue it" in err
+    assert not out.exists()

@@ -29,7 +29,7 @@ from hashbench.cli.options import (
     add_search_backend,
     flag,
 )
-from hashbench.device import DEVICES, resolve_device
+from hashbench.device import DEVICES
 from hashbench.errors import UsageError
 from hashbench.harness.external import evaluate_codes
 from hashbench.harness.grid import load_grid, run_grid
@@ -181,12 +181,10 @@ def _command_run(args: argparse.Namespace) -> None:
     method_class = registry.methods.get(args.method)
     given = _given_params(method_class, args.param)
     params, source = resolve_params(method_class, preset=args.preset, params_file=args.params, given=given)
-    with flag("device", "--device"):
-        resolve_device(args.device)
     dataset = load_dataset(args.dataset)
     store, tracking = ResultsStore(args.results), _tracking(args)
     options = {"rerun": args.rerun, "backend": args.search_backend, "device": args.device, "on_record": tracking}
-    with flag("results folder", "--results"):
+    with flag("results folder", "--results"), flag("device", "--device"):
         stored = [
             run_stored(
                 RunConfig(args.method, args.dataset, bits, seed, params, args.db_codes, source, args.threads),
@@ -231,8 +229,6 @@ def _command_rescore(args: argparse.Namespace) -> int:
 def _command_grid(args: argparse.Namespace) -> int:
     grid, store = load_grid(args.config, db_codes=args.db_codes), ResultsStore(args.results)
     tracking = _tracking(args)
-    with flag("device", "--device"):
-        resolve_device(args.device)
     counts = dict.fromkeys(("stored", "ran", "failed"), 0)
     with tqdm(total=len(grid.configurations()), desc="grid", unit="run", disable=True if args.quiet else None) as bar:
 
@@ -243,7 +239,7 @@ def _command_grid(args: argparse.Namespace) -> int:
             bar.set_postfix(counts, refresh=False)
             bar.update()
 
-        with flag("scheduler", "--scheduler"), flag("results folder", "--results"):
+        with flag("scheduler", "--scheduler"), flag("results folder", "--results"), flag("device", "--device"):
             report = run_grid(grid, store, workers=args.workers, scheduler=args.scheduler, device=args.device,
                               threads=args.threads, report=progress, on_record=tracking)  # fmt: skip
     frame = store.frame()

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from hashbench import registry
+from hashbench.device import resolve_device
 from hashbench.errors import UsageError
 from hashbench.harness.record import RunRecord
 from hashbench.harness.runcache import store_result
@@ -206,8 +207,9 @@ def run_grid(
     each run's id (:class:`~hashbench.harness.runner.RunConfig`). A run that raises is logged with its traceback in
     ``failures.jsonl`` of the store, and the grid goes on. ``report(line, outcome)`` is called once per
     configuration, with outcome "stored" (already there), "ran" or "failed"; ``on_record`` with each newly
-    stored record (for tracking).
+    stored record (for tracking). An unavailable ``device`` is a usage error before anything runs.
     """
+    resolve_device(device)
     threads = threads or workers
     share = threads if scheduler is not None else max(1, threads // workers)
     configurations = [dataclasses.replace(config, threads=share) for config in grid.configurations()]
